@@ -1,0 +1,103 @@
+"""The index of issued certificates: persistent, crash-safe, never reusing a serial."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from .errors import StoreCorruptError
+from .fsutil import atomic_write
+
+type Kind = Literal["ca", "broker", "device", "ha_client", "imported"]
+type Status = Literal["valid", "revoked", "expired"]
+
+INDEX_VERSION = 1
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    serial: str  # lowercase hex, no leading zeros
+    cn: str
+    kind: Kind
+    not_before: dt.datetime | None  # None for an imported row whose certificate file is gone
+    not_after: dt.datetime
+    status: Status = "valid"
+    revoked_at: dt.datetime | None = None
+    reason: str | None = None
+    topic: str | None = None
+
+    @property
+    def serial_int(self) -> int:
+        return int(self.serial, 16)
+
+    def current_status(self, now: dt.datetime) -> Status:
+        """Valid entries past not_after read as expired."""
+        if self.status == "valid" and self.not_after <= now:
+            return "expired"
+        return self.status
+
+    def revoked(self, when: dt.datetime, reason: str) -> IndexEntry:
+        return replace(self, status="revoked", revoked_at=when, reason=reason)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        for field in ("not_before", "not_after", "revoked_at"):
+            if data[field] is not None:
+                data[field] = data[field].isoformat()
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> IndexEntry:
+        values = dict(data)
+        for field in ("not_before", "not_after", "revoked_at"):
+            if values.get(field) is not None:
+                values[field] = dt.datetime.fromisoformat(values[field])
+        return cls(**values)
+
+
+@dataclass
+class Index:
+    entries: list[IndexEntry]
+    used_serials: set[int]
+    crl_number: int = 0
+
+    def add(self, entry: IndexEntry) -> None:
+        self.entries.append(entry)
+        self.used_serials.add(entry.serial_int)
+
+    def replace_entry(self, old: IndexEntry, new: IndexEntry) -> None:
+        self.entries[self.entries.index(old)] = new
+
+    def dumps(self) -> bytes:
+        payload = {
+            "version": INDEX_VERSION,
+            "crl_number": self.crl_number,
+            "entries": [entry.to_json() for entry in self.entries],
+            "used_serials": sorted(f"{serial:x}" for serial in self.used_serials),
+        }
+        return json.dumps(payload, indent=1).encode()
+
+    def save(self, path: Path) -> None:
+        atomic_write(path, self.dumps())
+
+    @classmethod
+    def load(cls, path: Path) -> Index:
+        try:
+            payload = json.loads(path.read_bytes())
+            if payload.get("version") != INDEX_VERSION:
+                raise ValueError(f"unknown version {payload.get('version')!r}")
+            entries = [IndexEntry.from_json(item) for item in payload["entries"]]
+            used = {int(serial, 16) for serial in payload["used_serials"]}
+            crl_number = int(payload.get("crl_number", 0))
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            raise StoreCorruptError(
+                f"The certificate index {path} is unreadable ({err.__class__.__name__}: {err}). "
+                "Restore it from a backup; nothing was changed."
+            ) from err
+        used.update(entry.serial_int for entry in entries)
+        return cls(entries, used, crl_number)
