@@ -1,0 +1,309 @@
+"""`tasmota-tls`: the manual guide's PKI steps as one command-line tool.
+
+Needs only `cryptography`. The passphrase comes from a prompt, the TASMOTA_TLS_PASSPHRASE
+environment variable or --passphrase-file; never from the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+
+from .errors import PkiError
+from .fingerprint import tasmota_fingerprint
+from .fsutil import KEY_MODE, atomic_write
+from .limits import BROKER_DAYS, CA_DAYS, CRL_DAYS, DEVICE_DAYS, HA_CLIENT_DAYS
+from .store import IssuedCredential, PkiStore, utcnow
+from .trust_anchor import USER_CONFIG_OVERRIDE_SNIPPET, firmware_headers
+
+PASSPHRASE_ENV = "TASMOTA_TLS_PASSPHRASE"
+type Handler = Callable[[argparse.Namespace, PkiStore], int]
+
+
+class CliError(Exception):
+    """A usage problem the user can fix; printed without a traceback."""
+
+
+def read_passphrase(args: argparse.Namespace, *, confirm: bool = False) -> str:
+    if args.passphrase_file:
+        text = Path(args.passphrase_file).read_text().rstrip("\r\n")
+        if not text:
+            raise CliError(f"{args.passphrase_file} is empty.")
+        return text
+    if os.environ.get(PASSPHRASE_ENV):
+        return os.environ[PASSPHRASE_ENV]
+    if not sys.stdin.isatty():
+        raise CliError(
+            f"No passphrase: use --passphrase-file, set {PASSPHRASE_ENV}, or run in a terminal."
+        )
+    first = getpass.getpass("CA passphrase: ")
+    if confirm and getpass.getpass("Repeat the passphrase: ") != first:
+        raise CliError("The passphrases differ.")
+    return first
+
+
+def _write_credential(
+    out: Path, cert_name: str, key_name: str, credential: IssuedCredential
+) -> None:
+    atomic_write(out / key_name, credential.key_pem_unencrypted(), KEY_MODE)
+    atomic_write(out / cert_name, credential.cert_pem)
+
+
+def _write_ca(out: Path, store: PkiStore) -> None:
+    pem = store.ca_certificate().public_bytes(serialization.Encoding.PEM)
+    atomic_write(out / "ca.crt", pem)
+
+
+def cmd_init(args: argparse.Namespace, store: PkiStore) -> int:
+    org = {k: getattr(args, k) for k in ("country", "province", "city", "org", "ou", "email")}
+    org = {k: v for k, v in org.items() if v}
+    if org and args.dn_mode != "org":
+        raise CliError("Organisation fields need --dn-mode org.")
+    cert = store.init_ca(
+        read_passphrase(args, confirm=True),
+        args.cn,
+        algo=args.algo,
+        dn_mode=args.dn_mode,
+        org=org,
+        days=args.days,
+    )
+    print(f"Created CA {args.cn!r} ({args.algo.upper()}) in {store.directory}")
+    print(f"Valid until {cert.not_valid_after_utc:%Y-%m-%d}")
+    if args.algo == "ec":
+        print("Note: an EC CA needs ESP32 devices with newer firmware; ESP8266 verifies RSA only.")
+    return 0
+
+
+def cmd_import_easyrsa(args: argparse.Namespace, store: PkiStore) -> int:
+    rows = store.import_easyrsa(Path(args.path), read_passphrase(args))
+    print(f"Imported the CA and {rows} certificate(s) from {args.path} into {store.directory}")
+    return 0
+
+
+def cmd_broker(args: argparse.Namespace, store: PkiStore) -> int:
+    credential = store.issue_broker(
+        read_passphrase(args), args.host, extra_names=args.san, days=args.days
+    )
+    print(f"Issued broker certificate {credential.entry.cn} (serial {credential.entry.serial})")
+    print(f"MqttFingerprint1 {tasmota_fingerprint(credential.certificate)}")
+    if args.out:
+        out = Path(args.out)
+        _write_ca(out, store)
+        _write_credential(out, "broker.crt", "broker.key", credential)
+        print(f"Wrote ca.crt, broker.crt and broker.key (0600) to {out}")
+    return 0
+
+
+def _device_output(credential: IssuedCredential, as_json: bool) -> None:
+    payloads = credential.payloads
+    assert payloads is not None
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "name": credential.entry.cn,
+                    "topic": credential.entry.topic,
+                    "serial": credential.entry.serial,
+                    "not_after": credential.entry.not_after.isoformat(),
+                    "tlskey1": payloads.tlskey1,
+                    "tlskey2": payloads.tlskey2,
+                    "der_bytes": payloads.der_bytes,
+                    "command_chars": payloads.command_chars,
+                    "packet_bytes": payloads.packet_bytes,
+                }
+            )
+        )
+        return
+    key_command, cert_command = payloads.commands()
+    print(f"# {credential.entry.cn}: serial {credential.entry.serial}, "
+          f"valid until {credential.entry.not_after:%Y-%m-%d}, "
+          f"{payloads.der_bytes} bytes DER, TLSKey2 command {payloads.command_chars} characters")  # fmt: skip
+    print("# Paste both lines, in this order, into the device's web console:")
+    print(key_command)
+    print(cert_command)
+
+
+def _command_topic(args: argparse.Namespace) -> str:
+    topic = args.topic or args.name
+    prefix, _, _ = args.prefixes.partition(",")
+    return args.full_topic.replace("%prefix%", prefix).replace("%topic%", topic) + "TLSKey2"
+
+
+def cmd_device(args: argparse.Namespace, store: PkiStore) -> int:
+    credential = store.issue_device(
+        read_passphrase(args),
+        args.name,
+        topic=args.topic,
+        command_topic=_command_topic(args),
+        days=args.days,
+    )
+    _device_output(credential, args.json)
+    return 0
+
+
+def cmd_renew(args: argparse.Namespace, store: PkiStore) -> int:
+    old = store.find(args.name)
+    credential = store.renew_device(read_passphrase(args), args.name, days=args.days)
+    _device_output(credential, args.json)
+    if not args.json:
+        print(f"# The old certificate {old.serial} stays valid until you revoke it "
+              f"(tasmota-tls revoke {old.serial} --reason superseded).")  # fmt: skip
+    return 0
+
+
+def cmd_trust_anchor(args: argparse.Namespace, store: PkiStore) -> int:
+    data, descriptor = firmware_headers(store.ca_certificate())
+    out = Path(args.out)
+    atomic_write(out / "local_ca_data.h", data.encode())
+    atomic_write(out / "local_ca_descriptor.h", descriptor.encode())
+    atomic_write(out / "user_config_override.h", USER_CONFIG_OVERRIDE_SNIPPET.encode())
+    print(f"Wrote local_ca_data.h, local_ca_descriptor.h and user_config_override.h to {out}")
+    print("Copy the two local_ca_*.h files to tasmota/include/ and merge the snippet into "
+          "tasmota/user_config_override.h, then build the firmware.")  # fmt: skip
+    return 0
+
+
+def cmd_fingerprint(args: argparse.Namespace, store: PkiStore) -> int:
+    cert = store.broker_certificate()
+    if cert is None:
+        raise CliError("No broker certificate yet: run `broker HOST` first.")
+    print(tasmota_fingerprint(cert))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, store: PkiStore) -> int:
+    now = utcnow()
+    entries = store.entries()
+    if args.json:
+        rows = [{**entry.to_json(), "status": entry.current_status(now)} for entry in entries]
+        print(json.dumps(rows, indent=1))
+        return 0
+    print(f"{'SERIAL':34} {'KIND':9} {'STATUS':8} {'NOT AFTER':10}  CN")
+    for entry in entries:
+        print(f"{entry.serial:34} {entry.kind:9} {entry.current_status(now):8} "
+              f"{entry.not_after:%Y-%m-%d}  {entry.cn}")  # fmt: skip
+    return 0
+
+
+def cmd_revoke(args: argparse.Namespace, store: PkiStore) -> int:
+    entry = store.revoke(read_passphrase(args), args.name, args.reason)
+    print(
+        f"Revoked {entry.cn} (serial {entry.serial}, reason {entry.reason}); wrote a new crl.pem."
+    )
+    print("Reload the broker so it reads the new CRL (tasmota-tls reload, or SIGHUP to mosquitto).")
+    return 0
+
+
+def cmd_crl(args: argparse.Namespace, store: PkiStore) -> int:
+    crl = store.generate_crl(read_passphrase(args), days=args.days)
+    pem = crl.public_bytes(serialization.Encoding.PEM)
+    if args.out:
+        atomic_write(Path(args.out), pem)
+        print(f"Wrote {args.out}; next update {crl.next_update_utc:%Y-%m-%d %H:%M} UTC")
+    else:
+        sys.stdout.write(pem.decode())
+    return 0
+
+
+def cmd_ha_client(args: argparse.Namespace, store: PkiStore) -> int:
+    credential = store.issue_ha_client(read_passphrase(args), args.name, days=args.days)
+    print(f"Issued Home Assistant client certificate {credential.entry.cn} "
+          f"(serial {credential.entry.serial})")  # fmt: skip
+    if args.out:
+        out = Path(args.out)
+        _write_ca(out, store)
+        _write_credential(out, "ha-client.crt", "ha-client.key", credential)
+        print(f"Wrote ca.crt, ha-client.crt and ha-client.key (0600) to {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tasmota-tls",
+        description="Certificates for Tasmota devices on a Mosquitto broker over TLS.",
+    )
+    parser.add_argument("--pki", required=True, help="folder of the CA store (created by init)")
+    parser.add_argument("--passphrase-file", help=f"read the CA passphrase from this file "
+                        f"(or set {PASSPHRASE_ENV}; otherwise you are asked)")  # fmt: skip
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    init = add("init", cmd_init, "Create a new CA (replaces easyrsa init-pki + build-ca).")
+    init.add_argument("--cn", required=True, help="the CA's name, e.g. 'Home MQTT CA'")
+    init.add_argument("--algo", choices=["rsa", "ec"], default="rsa",
+                      help="rsa (RSA-2048, default: what ESP8266 firmware verifies) or ec "
+                      "(P-256: ESP32 with newer firmware only)")  # fmt: skip
+    init.add_argument("--dn-mode", choices=["cn_only", "org"], default="cn_only")
+    for field in ("country", "province", "city", "org", "ou", "email"):
+        init.add_argument(f"--{field}", help=f"{field} (with --dn-mode org)")
+    init.add_argument("--days", type=int, default=CA_DAYS)
+
+    imp = add("import-easyrsa", cmd_import_easyrsa, "Adopt an existing Easy-RSA pki/ folder.")
+    imp.add_argument("path", help="the pki/ folder")
+
+    broker = add("broker", cmd_broker, "Issue the broker's server certificate (RSA-2048).")
+    broker.add_argument("host", help="the MqttHost devices use: a DNS name or an IP address")
+    broker.add_argument("--san", action="append", default=[], help="an extra DNS name or IP")
+    broker.add_argument("--out", help="write ca.crt, broker.crt, broker.key here")
+    broker.add_argument("--days", type=int, default=BROKER_DAYS)
+
+    for name, handler, text in (
+        ("device", cmd_device, "Issue a device key and certificate; print the TLSKey commands."),
+        ("renew", cmd_renew, "Issue a new key and certificate for a known device."),
+    ):
+        sub = add(name, handler, text)
+        sub.add_argument("name", help="the device's name (its certificate CN)")
+        if name == "device":
+            sub.add_argument("--topic", help="the device's MQTT topic (default: the name)")
+            sub.add_argument("--full-topic", default="%prefix%/%topic%/", help="Tasmota FullTopic")
+            sub.add_argument("--prefixes", default="cmnd,stat,tele", help="Tasmota prefixes")
+        sub.add_argument("--json", action="store_true", help="print one JSON object")
+        sub.add_argument("--days", type=int, default=DEVICE_DAYS)
+
+    ta = add("trust-anchor", cmd_trust_anchor,
+             "Write the firmware's trust-anchor headers and a user_config_override.h snippet.")  # fmt: skip
+    ta.add_argument("--out", required=True, help="folder for the three files")
+
+    add("fingerprint", cmd_fingerprint, "Print the broker's MqttFingerprint1 value.")
+
+    lst = add("list", cmd_list, "List every certificate the CA issued.")
+    lst.add_argument("--json", action="store_true")
+
+    revoke = add("revoke", cmd_revoke, "Revoke a certificate by name or serial; write a new CRL.")
+    revoke.add_argument("name", help="certificate CN or serial")
+    revoke.add_argument("--reason", default="unspecified",
+                        help="unspecified, key_compromise, superseded, cessation_of_operation, ...")  # fmt: skip
+
+    crl = add("crl", cmd_crl, "Write a fresh CRL (do it well before nextUpdate).")
+    crl.add_argument("--out", help="file to write (default: standard output)")
+    crl.add_argument("--days", type=int, default=CRL_DAYS, help="days until nextUpdate")
+
+    ha = add("ha-client", cmd_ha_client, "Issue Home Assistant's own MQTT client certificate.")
+    ha.add_argument("--name", default="homeassistant", help="its CN, the broker username")
+    ha.add_argument("--out", help="write ca.crt, ha-client.crt, ha-client.key here")
+    ha.add_argument("--days", type=int, default=HA_CLIENT_DAYS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args, PkiStore(args.pki)))
+    except (PkiError, CliError) as err:
+        print(f"tasmota-tls: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"tasmota-tls: error: {err.strerror or err}: {err.filename or ''}", file=sys.stderr)
+        return 2
