@@ -1,0 +1,79 @@
+"""The engine's transport inside Home Assistant: its MQTT client and HTTP session."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from homeassistant.components import mqtt
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+
+from .http_cm import fetch_cm
+from .transport import MqttMessage, TransportError
+
+_LOGGER = logging.getLogger(__name__)
+
+# Home Assistant batches subscriptions (0.1 s cooldown once running); when its
+# internals cannot be awaited we wait this long for the SUBACK instead.
+_SUBSCRIBE_SETTLE = 1.0
+
+
+class HomeAssistantTransport:
+    """Transport over homeassistant.components.mqtt and the shared aiohttp session."""
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        self._hass = hass
+
+    async def http_command(
+        self,
+        ip: str,
+        port: int,
+        command: str,
+        password: str | None,
+        timeout: float,  # noqa: ASYNC109
+    ) -> dict[str, Any]:
+        session = async_get_clientsession(self._hass)
+        return await fetch_cm(session, ip, port, command, password=password, seconds=timeout)
+
+    async def publish(self, topic: str, payload: str) -> None:
+        try:
+            await mqtt.async_publish(self._hass, topic, payload, qos=0, retain=False)
+        except HomeAssistantError as err:
+            raise TransportError("mqtt", f"MQTT publish to {topic} failed: {err}") from None
+
+    @contextlib.asynccontextmanager
+    async def listen(self, topic_filter: str) -> AsyncIterator[asyncio.Queue[MqttMessage]]:
+        queue: asyncio.Queue[MqttMessage] = asyncio.Queue()
+
+        @callback
+        def _received(message: mqtt.ReceiveMessage) -> None:
+            payload = message.payload
+            if isinstance(payload, bytes):
+                payload = payload.decode("utf-8", errors="replace")
+            queue.put_nowait(MqttMessage(message.topic, str(payload), bool(message.retain)))
+
+        try:
+            unsubscribe = await mqtt.async_subscribe(self._hass, topic_filter, _received)
+        except HomeAssistantError as err:
+            raise TransportError(
+                "mqtt", f"MQTT subscribe to {topic_filter} failed: {err}"
+            ) from None
+        try:
+            await self._subscribed()
+            yield queue
+        finally:
+            unsubscribe()
+
+    async def _subscribed(self) -> None:
+        """Wait until pending subscriptions are acknowledged by the broker."""
+        try:
+            client = self._hass.data[mqtt.DATA_MQTT].client
+            await client._subscribe_debouncer.async_execute()
+        except (AttributeError, KeyError, TypeError):
+            _LOGGER.debug("MQTT client internals changed; waiting for the subscription instead")
+            await asyncio.sleep(_SUBSCRIBE_SETTLE)
