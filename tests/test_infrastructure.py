@@ -7,6 +7,7 @@ client's trust anchors are the firmware headers rendered by the PKI core.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import os
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from custom_components.tasmota_tls.pki import PkiStore
 from custom_components.tasmota_tls.pki.fingerprint import tasmota_fingerprint
 from custom_components.tasmota_tls.pki.trust_anchor import firmware_headers
 from tests.helpers import mosquitto as mosquitto_helpers
@@ -268,6 +270,42 @@ def test_subscribe_publish_round_trip(world: World, broker: MosquittoBroker) -> 
     assert result.messages == [("stat/dev1/RESULT", payload)]
 
 
+def test_messages_larger_than_the_device_record_buffer(
+    world: World, broker: MosquittoBroker
+) -> None:
+    # The client keeps the ESP8266's 1 KB record buffers, so this needs max_fragment_length.
+    payload = "x" * 3000
+    result = connect(
+        world,
+        broker,
+        client_id="dev-large",
+        subscribe=["large/#"],
+        publish=[("large/one", payload)],
+        wait_ms=500,
+    )
+    assert result.returncode == EXIT_OK, result.stderr
+    assert result.messages == [("large/one", payload)]
+
+
+@pytest.mark.parametrize(
+    ("broker_tls", "accepted"),
+    [
+        ("ciphers ECDHE-RSA-AES128-GCM-SHA256", True),
+        ("ciphers ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305", False),
+        ("tls_version tlsv1.3", False),
+    ],
+)
+def test_client_offers_only_what_the_device_offers(
+    world: World, mosquitto_factory: BrokerFactory, broker_tls: str, accepted: bool
+) -> None:
+    config = tls_listener(world.ca_pem, world.broker_cert, world.broker_key) + broker_tls + "\n"
+    limited = mosquitto_factory(config)
+    result = connect(world, limited, client_id="dev-suites")
+    assert result.connected is accepted, result.stderr
+    if not accepted:
+        assert result.returncode == EXIT_TLS
+
+
 def test_wrong_server_name_is_refused_by_the_client(world: World, broker: MosquittoBroker) -> None:
     mark = broker.log_mark()
     result = connect(world, broker, client_id="dev-wrongname", server_name="mqtt.example.org")
@@ -459,3 +497,68 @@ def test_wait_for_log_is_bounded(mosquitto_factory: BrokerFactory) -> None:
     with pytest.raises(BrokerError, match="never logged"):
         broker.wait_for_log("never logged", timeout=0.2)
     assert broker.find_log(r"mosquitto version 2\.\d+\.\d+ running") is not None
+
+
+# ----- the project's PKI core, end to end -----
+
+PASSPHRASE = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+def store_client(tmp_path_factory: pytest.TempPathFactory) -> tuple[PkiStore, Path]:
+    """A PkiStore with an RSA CA, and the client built from its firmware headers."""
+    store = PkiStore(tmp_path_factory.mktemp("store") / "pki")
+    store.init_ca(PASSPHRASE, "Home CA")
+    data_h, descriptor_h = firmware_headers(store.ca_certificate())
+    client = build_client_with_headers(data_h, descriptor_h, tmp_path_factory.mktemp("client"))
+    return store, client
+
+
+@pytest.mark.parametrize(
+    "mqtt_host",
+    [
+        "mqtt.home.arpa",
+        pytest.param(
+            "127.0.0.1",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="BearSSL matches MqttHost only against SAN dNSName entries; "
+                "the broker certificate lists an IP host only as iPAddress",
+            ),
+        ),
+    ],
+)
+def test_pki_store_credentials_connect_end_to_end(
+    store_client: tuple[PkiStore, Path],
+    mosquitto_factory: BrokerFactory,
+    tmp_path: Path,
+    mqtt_host: str,
+) -> None:
+    store, client = store_client
+    broker_credential = store.issue_broker(PASSPHRASE, mqtt_host)
+    (tmp_path / "broker.crt").write_bytes(broker_credential.cert_pem)
+    broker_key = tmp_path / "broker.key"
+    broker_key.touch(0o600)
+    broker_key.write_bytes(broker_credential.key_pem_unencrypted())
+    device = store.issue_device(PASSPHRASE, "kitchen")
+    assert device.payloads is not None
+    key_file, cert_file = tmp_path / "tlskey1.bin", tmp_path / "tlskey2.der"
+    key_file.touch(0o600)
+    key_file.write_bytes(base64.b64decode(device.payloads.tlskey1))
+    cert_file.write_bytes(base64.b64decode(device.payloads.tlskey2))
+    broker = mosquitto_factory(
+        tls_listener(store.directory / "ca.crt", tmp_path / "broker.crt", broker_key)
+    )
+
+    result = run_client(
+        client,
+        host="127.0.0.1",
+        port=broker.ports["tls_port"],
+        server_name=mqtt_host,
+        key_file=key_file,
+        cert_file=cert_file,
+        client_id="kitchen",
+    )
+
+    assert result.returncode == EXIT_OK, result.stderr
+    assert ("kitchen", "kitchen") in broker.connected_usernames()
