@@ -23,6 +23,6 @@ def _load_pki() -> None:
 
 if __name__ == "__main__":
     _load_pki()
-    from tasmota_tls_pki.cli import main  # type: ignore[import-not-found]
+    from tasmota_tls_pki.cli import main
 
     sys.exit(main())

@@ -23,7 +23,7 @@ from .limits import BROKER_DAYS, CA_DAYS, CRL_DAYS, DEVICE_DAYS, HA_CLIENT_DAYS
 from .store import IssuedCredential, PkiStore, utcnow
 from .trust_anchor import USER_CONFIG_OVERRIDE_SNIPPET, firmware_headers
 
-PASSPHRASE_ENV = "TASMOTA_TLS_PASSPHRASE"
+PASSPHRASE_ENV = "TASMOTA_TLS_PASSPHRASE"  # noqa: S105 (a variable name, not a secret)
 type Handler = Callable[[argparse.Namespace, PkiStore], int]
 
 
@@ -122,9 +122,9 @@ def _device_output(credential: IssuedCredential, as_json: bool) -> None:
         )
         return
     key_command, cert_command = payloads.commands()
-    print(f"# {credential.entry.cn}: serial {credential.entry.serial}, "
-          f"valid until {credential.entry.not_after:%Y-%m-%d}, "
-          f"{payloads.der_bytes} bytes DER, TLSKey2 command {payloads.command_chars} characters")  # fmt: skip
+    entry = credential.entry
+    print(f"# {entry.cn}: serial {entry.serial}, valid until {entry.not_after:%Y-%m-%d},")
+    print(f"# {payloads.der_bytes} bytes DER, TLSKey2 command {payloads.command_chars} characters")
     print("# Paste both lines, in this order, into the device's web console:")
     print(key_command)
     print(cert_command)
@@ -153,8 +153,10 @@ def cmd_renew(args: argparse.Namespace, store: PkiStore) -> int:
     credential = store.renew_device(read_passphrase(args), args.name, days=args.days)
     _device_output(credential, args.json)
     if not args.json:
-        print(f"# The old certificate {old.serial} stays valid until you revoke it "
-              f"(tasmota-tls revoke {old.serial} --reason superseded).")  # fmt: skip
+        print(
+            f"# The old certificate {old.serial} stays valid until you revoke it "
+            f"(tasmota-tls revoke {old.serial} --reason superseded)."
+        )
     return 0
 
 
@@ -165,8 +167,10 @@ def cmd_trust_anchor(args: argparse.Namespace, store: PkiStore) -> int:
     atomic_write(out / "local_ca_descriptor.h", descriptor.encode())
     atomic_write(out / "user_config_override.h", USER_CONFIG_OVERRIDE_SNIPPET.encode())
     print(f"Wrote local_ca_data.h, local_ca_descriptor.h and user_config_override.h to {out}")
-    print("Copy the two local_ca_*.h files to tasmota/include/ and merge the snippet into "
-          "tasmota/user_config_override.h, then build the firmware.")  # fmt: skip
+    print(
+        "Copy the two local_ca_*.h files to tasmota/include/ and merge the snippet into "
+        "tasmota/user_config_override.h, then build the firmware."
+    )
     return 0
 
 
@@ -187,8 +191,10 @@ def cmd_list(args: argparse.Namespace, store: PkiStore) -> int:
         return 0
     print(f"{'SERIAL':34} {'KIND':9} {'STATUS':8} {'NOT AFTER':10}  CN")
     for entry in entries:
-        print(f"{entry.serial:34} {entry.kind:9} {entry.current_status(now):8} "
-              f"{entry.not_after:%Y-%m-%d}  {entry.cn}")  # fmt: skip
+        print(
+            f"{entry.serial:34} {entry.kind:9} {entry.current_status(now):8} "
+            f"{entry.not_after:%Y-%m-%d}  {entry.cn}"
+        )
     return 0
 
 
@@ -214,8 +220,10 @@ def cmd_crl(args: argparse.Namespace, store: PkiStore) -> int:
 
 def cmd_ha_client(args: argparse.Namespace, store: PkiStore) -> int:
     credential = store.issue_ha_client(read_passphrase(args), args.name, days=args.days)
-    print(f"Issued Home Assistant client certificate {credential.entry.cn} "
-          f"(serial {credential.entry.serial})")  # fmt: skip
+    print(
+        f"Issued Home Assistant client certificate {credential.entry.cn} "
+        f"(serial {credential.entry.serial})"
+    )
     if args.out:
         out = Path(args.out)
         _write_ca(out, store)
@@ -228,10 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tasmota-tls",
         description="Certificates for Tasmota devices on a Mosquitto broker over TLS.",
+        allow_abbrev=False,  # "--passphrase SECRET" must not pass for --passphrase-file
     )
     parser.add_argument("--pki", required=True, help="folder of the CA store (created by init)")
-    parser.add_argument("--passphrase-file", help=f"read the CA passphrase from this file "
-                        f"(or set {PASSPHRASE_ENV}; otherwise you are asked)")  # fmt: skip
+    parser.add_argument(
+        "--passphrase-file",
+        help=f"read the CA passphrase from this file "
+        f"(or set {PASSPHRASE_ENV}; otherwise you are asked)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
@@ -241,9 +253,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     init = add("init", cmd_init, "Create a new CA (replaces easyrsa init-pki + build-ca).")
     init.add_argument("--cn", required=True, help="the CA's name, e.g. 'Home MQTT CA'")
-    init.add_argument("--algo", choices=["rsa", "ec"], default="rsa",
-                      help="rsa (RSA-2048, default: what ESP8266 firmware verifies) or ec "
-                      "(P-256: ESP32 with newer firmware only)")  # fmt: skip
+    init.add_argument(
+        "--algo",
+        choices=["rsa", "ec"],
+        default="rsa",
+        help="rsa (RSA-2048, default: what ESP8266 firmware verifies) or ec "
+        "(P-256: ESP32 with newer firmware only)",
+    )
     init.add_argument("--dn-mode", choices=["cn_only", "org"], default="cn_only")
     for field in ("country", "province", "city", "org", "ou", "email"):
         init.add_argument(f"--{field}", help=f"{field} (with --dn-mode org)")
@@ -271,8 +287,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--json", action="store_true", help="print one JSON object")
         sub.add_argument("--days", type=int, default=DEVICE_DAYS)
 
-    ta = add("trust-anchor", cmd_trust_anchor,
-             "Write the firmware's trust-anchor headers and a user_config_override.h snippet.")  # fmt: skip
+    ta = add(
+        "trust-anchor",
+        cmd_trust_anchor,
+        "Write the firmware's trust-anchor headers and user_config_override.h.",
+    )
     ta.add_argument("--out", required=True, help="folder for the three files")
 
     add("fingerprint", cmd_fingerprint, "Print the broker's MqttFingerprint1 value.")
@@ -282,8 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     revoke = add("revoke", cmd_revoke, "Revoke a certificate by name or serial; write a new CRL.")
     revoke.add_argument("name", help="certificate CN or serial")
-    revoke.add_argument("--reason", default="unspecified",
-                        help="unspecified, key_compromise, superseded, cessation_of_operation, ...")  # fmt: skip
+    revoke.add_argument(
+        "--reason", default="unspecified", help="unspecified, key_compromise, superseded, ..."
+    )
 
     crl = add("crl", cmd_crl, "Write a fresh CRL (do it well before nextUpdate).")
     crl.add_argument("--out", help="file to write (default: standard output)")

@@ -17,8 +17,16 @@ from .keys import PrivateKey, decrypt_key
 from .profiles import normalize_reason
 
 _PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
-REASONS = {"unspecified", "keyCompromise", "CACompromise", "affiliationChanged", "superseded",
-           "cessationOfOperation", "certificateHold", "privilegeWithdrawn"}  # fmt: skip
+REASONS = {
+    "unspecified",
+    "keyCompromise",
+    "CACompromise",
+    "affiliationChanged",
+    "superseded",
+    "cessationOfOperation",
+    "certificateHold",
+    "privilegeWithdrawn",
+}
 
 
 @dataclass

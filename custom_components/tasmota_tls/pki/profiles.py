@@ -93,7 +93,7 @@ def _aki(ca_cert: x509.Certificate) -> x509.AuthorityKeyIdentifier:
     try:
         ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     except x509.ExtensionNotFound:  # an imported CA may lack it
-        ski = x509.SubjectKeyIdentifier.from_public_key(ca_cert.public_key())  # type: ignore[arg-type]
+        ski = x509.SubjectKeyIdentifier.from_public_key(ca_cert.public_key())
     return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
 
 

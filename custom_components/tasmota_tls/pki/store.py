@@ -225,7 +225,7 @@ class PkiStore:
         extra_names: Iterable[str] = (),
         days: int = BROKER_DAYS,
     ) -> IssuedCredential:
-        """An RSA-2048 server certificate for the MqttHost; the store keeps it as the current one."""
+        """An RSA-2048 server certificate for the MqttHost; it becomes the current one."""
         extra = list(extra_names)
         ca_key, ca_cert = self._ca_key(passphrase), self.ca_certificate()
         key = generate_key("rsa")
@@ -366,7 +366,7 @@ class PkiStore:
                 f"{self.directory} already holds a CA; nothing was changed.", code="store_exists"
             )
         self.directory.mkdir(parents=True, exist_ok=True)
-        with self._thread_lock, open(self.directory / LOCK, "a") as lock:  # noqa: PTH123
+        with self._thread_lock, open(self.directory / LOCK, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 if creating and self.exists:

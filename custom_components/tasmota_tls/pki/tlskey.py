@@ -90,8 +90,8 @@ def check_certificate_size(cert_der: bytes, command_topic: str) -> tuple[int, in
     if packet_bytes > MAX_MQTT_PACKET_BYTES:
         raise SizeLimitError(
             f"The TLSKey2 message on {command_topic} is {packet_bytes} bytes; the device drops "
-            f"MQTT packets over {MAX_MQTT_PACKET_BYTES} silently. Shorten the device topic, or "
-            f"send the key over HTTP. {_SHRINK_HINT}",
+            f"MQTT packets over {MAX_MQTT_PACKET_BYTES} silently. Shorten the device topic or "
+            f"its full topic. {_SHRINK_HINT}",
             code="packet_too_large",
         )
     return command_chars, packet_bytes

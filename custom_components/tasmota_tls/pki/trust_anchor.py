@@ -22,7 +22,7 @@ USER_CONFIG_OVERRIDE_SNIPPET = """\
 #define USE_MQTT_TLS                 // MQTT over TLS
 #endif
 #ifndef USE_MQTT_CLIENT_CERT
-#define USE_MQTT_CLIENT_CERT         // TLSKey1/TLSKey2 client certificate; keeps MqttUser/MqttPassword
+#define USE_MQTT_CLIENT_CERT         // TLSKey1/TLSKey2 client certificate, keeps MqttUser
 #endif
 #ifndef INCLUDE_LOCAL_CERT
 #define INCLUDE_LOCAL_CERT           // compile in tasmota/include/local_ca_*.h (SetOption132 0)

@@ -1,0 +1,204 @@
+"""The store: persistent, crash-safe, specific about bad input, and never reusing a serial."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from custom_components.tasmota_tls.pki import (
+    InvalidNameError,
+    PkiError,
+    PkiStore,
+    SizeLimitError,
+    StoreCorruptError,
+    WrongPassphraseError,
+)
+
+from .conftest import PASSPHRASE, snapshot
+
+
+def test_index_survives_a_new_instance(store: PkiStore) -> None:
+    device = store.issue_device(PASSPHRASE, "tasmota_000001", topic="kitchen")
+    reopened = PkiStore(store.directory)
+    entry = reopened.find("tasmota_000001")
+    assert entry == device.entry
+    assert entry.topic == "kitchen" and entry.kind == "device" and entry.status == "valid"
+    assert reopened.find(device.entry.serial) == entry
+    assert reopened.certificate(entry) == device.certificate
+
+
+def test_serials_are_random_and_never_reused(store: PkiStore) -> None:
+    serials = [store.issue_device(PASSPHRASE, f"d{i}").entry.serial for i in range(40)]
+    assert len(set(serials)) == 40
+    assert all(len(s) > 24 for s in serials)  # ~128-bit, not a counter
+
+
+def test_serial_of_an_orphan_certificate_file_is_not_reused(store: PkiStore) -> None:
+    # A crash between writing issued/<serial>.pem and the index leaves an orphan file.
+    (store.directory / "issued").mkdir(exist_ok=True)
+    (store.directory / "issued" / "abcdef.pem").write_text("orphan")
+    assert 0xABCDEF in store._load_index().used_serials
+
+
+def test_ca_key_is_encrypted_and_private(store: PkiStore) -> None:
+    pem = (store.directory / "ca.key").read_bytes()
+    assert pem.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    with pytest.raises(TypeError):
+        serialization.load_pem_private_key(pem, None)
+    assert stat.S_IMODE((store.directory / "ca.key").stat().st_mode) == 0o600
+    store.issue_broker(PASSPHRASE, "127.0.0.1")
+    assert stat.S_IMODE((store.directory / "broker.key").stat().st_mode) == 0o600
+
+
+def test_wrong_passphrase_is_clear_and_changes_nothing(store: PkiStore) -> None:
+    before = snapshot(store.directory)
+    fresh = PkiStore(store.directory)
+    with pytest.raises(WrongPassphraseError, match="passphrase does not unlock the CA key"):
+        fresh.issue_device("not the passphrase", "tasmota_1")
+    # A cached unlock must not let a wrong passphrase through either.
+    with pytest.raises(WrongPassphraseError):
+        store.issue_device("not the passphrase", "tasmota_1")
+    assert snapshot(store.directory) == before
+
+
+def test_corrupted_index_is_reported_and_left_alone(store: PkiStore) -> None:
+    index = store.directory / "index.json"
+    index.write_text('{"version": 1, "entries": [{"serial": ')
+    before = snapshot(store.directory)
+    with pytest.raises(StoreCorruptError, match=r"index\.json is unreadable"):
+        store.issue_device(PASSPHRASE, "tasmota_1")
+    with pytest.raises(StoreCorruptError):
+        store.entries()
+    assert snapshot(store.directory) == before
+
+
+@pytest.mark.parametrize("name", ["a/b", "..", "dev..1", "has space", "x" * 65, "", "+", "#"])
+def test_bad_names_are_refused(store: PkiStore, name: str) -> None:
+    before = snapshot(store.directory)
+    with pytest.raises(InvalidNameError) as caught:
+        store.issue_device(PASSPHRASE, name)
+    assert caught.value.code == "invalid_name"
+    assert snapshot(store.directory) == before
+
+
+@pytest.mark.parametrize("host", ["bad host", "-x.lan", "a..b", "300.1.1.1", "x" * 64 + ".lan"])
+def test_bad_hosts_are_refused(store: PkiStore, host: str) -> None:
+    before = snapshot(store.directory)
+    with pytest.raises(InvalidNameError) as caught:
+        store.issue_broker(PASSPHRASE, host)
+    assert caught.value.code == "invalid_host"
+    assert snapshot(store.directory) == before
+
+
+def test_oversize_certificate_is_refused_before_recording(store: PkiStore) -> None:
+    before = snapshot(store.directory)
+    org = {
+        "country": "GB",
+        "province": "Greater London Metropolitan Area",
+        "city": "Camden",
+        "org": "A Rather Long Organisation Name Limited",
+        "ou": "Home Automation and MQTT Dept",
+        "email": "home-automation-administrators@example-organisation.co.uk",
+    }
+    with pytest.raises(SizeLimitError) as caught:
+        store.issue_device(PASSPHRASE, "tasmota_" + "x" * 50, dn_mode="org", org=org)
+    assert caught.value.code in ("command_too_long", "certificate_too_large", "packet_too_large")
+    assert "CN-only" in str(caught.value)
+    assert snapshot(store.directory) == before
+
+
+def test_failed_write_keeps_the_old_index(store: PkiStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    store.issue_device(PASSPHRASE, "kept")
+    index_before = (store.directory / "index.json").read_bytes()
+
+    def disk_full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(PkiError, match="No space left on device") as caught:
+        store.issue_device(PASSPHRASE, "lost")
+    assert caught.value.code == "write_failed"
+    monkeypatch.undo()
+    assert (store.directory / "index.json").read_bytes() == index_before
+    assert not list(store.directory.rglob("*.tmp"))
+    assert [e.cn for e in PkiStore(store.directory).entries()][-1] == "kept"
+
+
+def test_revoke_writes_a_crl_with_reason_and_next_update(store: PkiStore) -> None:
+    device = store.issue_device(PASSPHRASE, "tasmota_2")
+    revoked = store.revoke(PASSPHRASE, "tasmota_2", "keyCompromise")
+    assert revoked.status == "revoked" and revoked.reason == "key_compromise"
+    crl = store.crl()
+    assert crl is not None and crl.next_update_utc is not None
+    assert crl.is_signature_valid(store.ca_certificate().public_key())  # type: ignore[arg-type]
+    listed = crl.get_revoked_certificate_by_serial_number(device.certificate.serial_number)
+    assert listed is not None
+    reason = listed.extensions.get_extension_for_class(x509.CRLReason).value.reason  # type: ignore[attr-defined]
+    assert reason == x509.ReasonFlags.key_compromise
+    with pytest.raises(PkiError, match="already revoked"):
+        store.revoke(PASSPHRASE, device.entry.serial)
+    with pytest.raises(PkiError, match="Unknown revocation reason"):
+        store.revoke(PASSPHRASE, store.issue_device(PASSPHRASE, "x").entry.serial, "because")
+
+
+def test_crl_number_grows(store: PkiStore) -> None:
+    first = store.generate_crl(PASSPHRASE)
+    second = store.generate_crl(PASSPHRASE, days=7)
+    number = x509.CRLNumber
+    assert second.extensions.get_extension_for_class(number).value.crl_number == (
+        first.extensions.get_extension_for_class(number).value.crl_number + 1
+    )
+
+
+def test_renew_gives_a_new_key_and_keeps_the_old_valid(store: PkiStore) -> None:
+    old = store.issue_device(PASSPHRASE, "tasmota_3", topic="porch")
+    new = store.renew_device(PASSPHRASE, "tasmota_3")
+    assert new.entry.serial != old.entry.serial
+    assert new.payloads is not None and old.payloads is not None
+    assert new.payloads.tlskey1 != old.payloads.tlskey1
+    assert new.entry.topic == "porch"
+    assert store.find(old.entry.serial).status == "valid"
+
+
+def test_second_init_is_refused(store: PkiStore) -> None:
+    before = snapshot(store.directory)
+    with pytest.raises(PkiError) as caught:
+        store.init_ca(PASSPHRASE, "Other CA")
+    assert caught.value.code == "store_exists"
+    assert snapshot(store.directory) == before
+
+
+def test_missing_store_is_explained(tmp_path: Path) -> None:
+    with pytest.raises(PkiError, match="No CA in") as caught:
+        PkiStore(tmp_path / "nothing").issue_device(PASSPHRASE, "x")
+    assert caught.value.code == "no_store"
+
+
+def test_import_pem_encrypts_an_unencrypted_key(store: PkiStore, tmp_path: Path) -> None:
+    cert_pem = (store.directory / "ca.crt").read_bytes()
+    key = store._ca_key(PASSPHRASE)
+    plain = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    copy = PkiStore(tmp_path / "copy")
+    copy.import_pem(cert_pem, plain, "new passphrase")
+    assert (copy.directory / "ca.key").read_bytes().startswith(b"-----BEGIN ENCRYPTED")
+    assert copy.issue_device("new passphrase", "d1").entry.cn == "d1"
+    with pytest.raises(PkiError, match="not a CA certificate"):
+        PkiStore(tmp_path / "bad").import_pem(
+            copy.issue_device("new passphrase", "d2").cert_pem, plain, "x"
+        )
+
+
+def test_private_material_stays_out_of_reprs(store: PkiStore) -> None:
+    credential = store.issue_device(PASSPHRASE, "tasmota_4")
+    assert credential.payloads is not None
+    text = repr(credential) + str(credential) + repr(credential.payloads)
+    assert credential.payloads.tlskey1 not in text
+    assert PASSPHRASE not in text
