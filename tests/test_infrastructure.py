@@ -7,6 +7,7 @@ client's trust anchors are the firmware headers rendered by the PKI core.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import hashlib
@@ -32,6 +33,7 @@ from tests.helpers.bearssl_client import (
     EXIT_REFUSED,
     EXIT_TLS,
     ClientBuildError,
+    ClientOptions,
     ClientResult,
     async_run_client,
     build_client,
@@ -391,6 +393,29 @@ async def test_async_client_and_log_wait(world: World, broker: MosquittoBroker) 
     assert result.connected, result.stderr
     match = await broker.async_wait_for_log(r"as dev-async \(p2, c1, k30, u'([^']*)'\)", since=mark)
     assert match.group(1) == "tasmota-dev1"
+
+
+async def test_a_waiting_client_notices_when_the_broker_drops_it(
+    world: World, broker: MosquittoBroker
+) -> None:
+    options: ClientOptions = {
+        "host": "127.0.0.1",
+        "port": broker.ports["tls_port"],
+        "server_name": BROKER_NAME,
+        "key_file": world.device_key,
+        "cert_file": world.device_cert,
+        "client_id": "dev-takeover",
+    }
+    mark = broker.log_mark()
+    waiting = asyncio.create_task(async_run_client(world.client, **(options | {"wait_ms": 20000})))
+    await broker.async_wait_for_log(r"as dev-takeover \(", since=mark)
+    # The same client id connecting again makes the broker drop the first connection.
+    second = await async_run_client(world.client, **options)
+    async with asyncio.timeout(10):
+        first = await waiting
+    assert second.connected, second.stderr
+    assert first.connack == 0
+    assert first.returncode == EXIT_CLOSED
 
 
 # ----- exit codes and bounds -----

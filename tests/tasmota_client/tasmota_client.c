@@ -31,6 +31,7 @@ const br_x509_trust_anchor PROGMEM Tasmota_TA[] = {
 enum { EXIT_OK = 0, EXIT_USAGE = 1, EXIT_TLS = 2, EXIT_REFUSED = 3, EXIT_CLOSED = 4 };
 #define MAX_ITEMS 16
 #define MAX_PACKET 65536
+#define MAX_STRING 1024 /* client id, user, password, topic */
 
 /* ---------- time-bounded socket I/O ---------- */
 
@@ -343,6 +344,15 @@ static int parse_args(int argc, char **argv, options *o)
 	if (!o->host || !o->port || !o->key_file || !o->cert_file || !o->client_id ||
 	    o->timeout_ms <= 0 || o->wait_ms < 0)
 		return -1;
+	const char *strings[3 + MAX_ITEMS] = { o->client_id, o->username, o->password };
+	for (int i = 0; i < o->n_subscribe; i++)
+		strings[3 + i] = o->subscribe[i];
+	for (int i = 0; i < 3 + MAX_ITEMS; i++)
+		if (strings[i] && strlen(strings[i]) > MAX_STRING)
+			return -1;
+	for (int i = 0; i < o->n_publish; i++)
+		if (strlen(o->publish[i][0]) > MAX_STRING || strlen(o->publish[i][1]) > MAX_PACKET / 2)
+			return -1;
 	if (!o->server_name)
 		o->server_name = o->host;
 	return 0;
@@ -359,14 +369,143 @@ static long read_file(const char *path, unsigned char *buf, size_t cap)
 	return extra ? -1 : (long)n;
 }
 
+/* The engine as Tasmota sets it up: only what its single cipher suite needs. */
+static void configure_engine(br_ssl_client_context *cc)
+{
+	static const uint16_t suites[] = { BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 };
+	br_ssl_engine_context *eng = &cc->eng;
+	br_ssl_client_zero(cc);
+	br_ssl_engine_add_flags(eng, BR_OPT_NO_RENEGOTIATION);
+	br_ssl_engine_set_versions(eng, BR_TLS12, BR_TLS12);
+	br_ssl_engine_set_suites(eng, suites, 1);
+	br_ssl_client_set_default_rsapub(cc);
+	br_ssl_engine_set_default_rsavrfy(eng);
+	br_ssl_engine_set_hash(eng, br_sha256_ID, &br_sha256_vtable);
+	br_ssl_engine_set_prf_sha256(eng, &br_tls12_sha256_prf);
+	br_ssl_engine_set_gcm(eng, &br_sslrec_in_gcm_vtable, &br_sslrec_out_gcm_vtable);
+	br_ssl_engine_set_aes_ctr(eng, &br_aes_small_ctr_vtable);
+	br_ssl_engine_set_ghash(eng, &br_ghash_ctmul32);
+	br_ssl_engine_set_ec(eng, &br_ec_p256_m15);
+}
+
+/* SetOption132 0: the compiled-in trust anchors, RSA signatures only, device time. */
+static void use_trust_anchors(br_ssl_engine_context *eng, br_x509_minimal_context *x509)
+{
+	br_x509_minimal_init(x509, &br_sha256_vtable, Tasmota_TA, TASMOTA_TA_COUNT);
+	br_x509_minimal_set_rsa(x509, br_ssl_engine_get_rsavrfy(eng));
+	br_x509_minimal_set_hash(x509, br_sha256_ID, &br_sha256_vtable);
+	time_t now = time(NULL);
+	br_x509_minimal_set_time(x509, (uint32_t)(now / 86400 + 719528), (uint32_t)(now % 86400));
+	br_ssl_engine_set_x509(eng, &x509->vtable);
+}
+
+/* SetOption132 1: the public-key fingerprint. */
+static void use_fingerprint(br_ssl_engine_context *eng, fingerprint_validator *x509)
+{
+	x509->vtable = &fingerprint_vtable;
+	x509->accept_any = 1;
+	for (int i = 0; i < 20; i++)
+		if (x509->expected[i] != 0x00 && x509->expected[i] != 0xFF)
+			x509->accept_any = 0;
+	br_ssl_engine_set_x509(eng, &x509->vtable);
+}
+
+static void print_fingerprint(const unsigned char fp[20])
+{
+	printf("SERVER_FINGERPRINT");
+	for (int i = 0; i < 20; i++)
+		printf(" %02X", fp[i]);
+	printf("\n");
+}
+
+/* CONNECT, SUBSCRIBE, PUBLISH, wait, DISCONNECT; returns the exit code */
+static int mqtt_session(br_sslio_context *io, int fd, const options *o)
+{
+	static unsigned char pkt[MAX_PACKET];
+	size_t n, len;
+	int type;
+
+	/* CONNECT: protocol level 4 (3.1.1), clean session, keepalive 30 s */
+	g_deadline_ms = now_ms() + o->timeout_ms;
+	n = put_str(pkt, "MQTT", 4);
+	pkt[n++] = 4;
+	pkt[n++] = 0x02 | (o->username ? 0x80 : 0) | (o->password ? 0x40 : 0);
+	pkt[n++] = 0;
+	pkt[n++] = 30;
+	const char *fields[3] = { o->client_id, o->username, o->password };
+	for (int i = 0; i < 3; i++)
+		if (fields[i])
+			n += put_str(pkt + n, fields[i], strlen(fields[i]));
+	if (mqtt_send(io, 0x10, pkt, n) < 0 || (type = mqtt_recv(io, pkt, &len)) < 0) {
+		fprintf(stderr, "connection closed before CONNACK\n");
+		return EXIT_CLOSED;
+	}
+	if (type != 0x20 || len != 2) {
+		fprintf(stderr, "expected CONNACK, got packet 0x%02x\n", type);
+		return EXIT_CLOSED;
+	}
+	printf("CONNACK %d\n", pkt[1]);
+	if (pkt[1] != 0)
+		return EXIT_REFUSED;
+
+	for (int i = 0; i < o->n_subscribe; i++) {
+		g_deadline_ms = now_ms() + o->timeout_ms;
+		n = 0;
+		pkt[n++] = 0;
+		pkt[n++] = (unsigned char)(i + 1); /* packet id */
+		n += put_str(pkt + n, o->subscribe[i], strlen(o->subscribe[i]));
+		pkt[n++] = 0; /* QoS 0 */
+		if (mqtt_send(io, 0x82, pkt, n) < 0)
+			return EXIT_CLOSED;
+		do { /* retained messages may come before the SUBACK */
+			type = mqtt_recv(io, pkt, &len);
+			if ((type & 0xF0) == 0x30)
+				print_publish(type, pkt, len);
+		} while (type >= 0 && !(type == 0x90 && len >= 3));
+		if (type < 0)
+			return EXIT_CLOSED;
+		printf("SUBACK %d\n", pkt[2]);
+	}
+	for (int i = 0; i < o->n_publish; i++) {
+		size_t payload_len = strlen(o->publish[i][1]);
+		g_deadline_ms = now_ms() + o->timeout_ms;
+		n = put_str(pkt, o->publish[i][0], strlen(o->publish[i][0]));
+		memcpy(pkt + n, o->publish[i][1], payload_len);
+		if (mqtt_send(io, 0x30, pkt, n + payload_len) < 0)
+			return EXIT_CLOSED;
+	}
+
+	/* Keep reading until wait-ms has passed; a half-received packet gets timeout-ms more. */
+	int64_t wait_end = now_ms() + o->wait_ms;
+	while (now_ms() < wait_end) {
+		if (!(br_ssl_engine_current_state(io->engine) & BR_SSL_RECVAPP)) {
+			int ready = wait_fd(fd, POLLIN, wait_end);
+			if (ready == 0)
+				break;
+			if (ready < 0)
+				return EXIT_CLOSED;
+		}
+		g_deadline_ms = now_ms() + o->timeout_ms;
+		type = mqtt_recv(io, pkt, &len);
+		if (type < 0) {
+			fprintf(stderr, "connection closed\n");
+			return EXIT_CLOSED;
+		}
+		if ((type & 0xF0) == 0x30)
+			print_publish(type, pkt, len);
+	}
+	g_deadline_ms = now_ms() + o->timeout_ms;
+	mqtt_send(io, 0xE0, pkt, 0); /* DISCONNECT; then TCP is dropped, as PubSubClient does */
+	return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
 	static br_ssl_client_context cc;
 	static br_x509_minimal_context x509_ca;
 	static fingerprint_validator x509_fp;
 	static unsigned char iobuf_in[1024 + 325], iobuf_out[1024 + 85]; /* ESP8266 sizes */
-	static unsigned char key_raw[33], cert_der[4096], pkt[MAX_PACKET];
-	static const uint16_t suites[] = { BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 };
+	static unsigned char key_raw[33], cert_der[4096];
 	options o;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -385,38 +524,14 @@ int main(int argc, char **argv)
 	br_ec_private_key key = { BR_EC_secp256r1, key_raw, 32 };
 	br_x509_certificate chain = { cert_der, (size_t)cert_len };
 
-	/* The engine as Tasmota configures it: nothing more than one suite needs. */
-	br_ssl_client_zero(&cc);
-	br_ssl_engine_context *eng = &cc.eng;
-	br_ssl_engine_add_flags(eng, BR_OPT_NO_RENEGOTIATION);
-	br_ssl_engine_set_versions(eng, BR_TLS12, BR_TLS12);
-	br_ssl_engine_set_suites(eng, suites, 1);
-	br_ssl_client_set_default_rsapub(&cc);
-	br_ssl_engine_set_default_rsavrfy(eng);
-	br_ssl_engine_set_hash(eng, br_sha256_ID, &br_sha256_vtable);
-	br_ssl_engine_set_prf_sha256(eng, &br_tls12_sha256_prf);
-	br_ssl_engine_set_gcm(eng, &br_sslrec_in_gcm_vtable, &br_sslrec_out_gcm_vtable);
-	br_ssl_engine_set_aes_ctr(eng, &br_aes_small_ctr_vtable);
-	br_ssl_engine_set_ghash(eng, &br_ghash_ctmul32);
-	br_ssl_engine_set_ec(eng, &br_ec_p256_m15);
-
-	if (o.fingerprint) {
-		x509_fp.vtable = &fingerprint_vtable;
-		x509_fp.accept_any = 1;
-		for (int i = 0; i < 20; i++)
-			if (x509_fp.expected[i] != 0x00 && x509_fp.expected[i] != 0xFF)
-				x509_fp.accept_any = 0;
-		br_ssl_engine_set_x509(eng, &x509_fp.vtable);
-	} else {
-		br_x509_minimal_init(&x509_ca, &br_sha256_vtable, Tasmota_TA, TASMOTA_TA_COUNT);
-		br_x509_minimal_set_rsa(&x509_ca, br_ssl_engine_get_rsavrfy(eng));
-		br_x509_minimal_set_hash(&x509_ca, br_sha256_ID, &br_sha256_vtable);
-		time_t now = time(NULL);
-		br_x509_minimal_set_time(&x509_ca, (uint32_t)(now / 86400 + 719528),
-					 (uint32_t)(now % 86400));
-		br_ssl_engine_set_x509(eng, &x509_ca.vtable);
-	}
-	br_ssl_engine_set_buffers_bidi(eng, iobuf_in, sizeof iobuf_in, iobuf_out, sizeof iobuf_out);
+	configure_engine(&cc);
+	if (o.fingerprint)
+		use_fingerprint(&cc.eng, &x509_fp);
+	else
+		use_trust_anchors(&cc.eng, &x509_ca);
+	br_ssl_engine_set_buffers_bidi(&cc.eng, iobuf_in, sizeof iobuf_in, iobuf_out,
+				       sizeof iobuf_out);
+	/* Tasmota: all usages, issuer key type unused (ECDSA signing, no static ECDH) */
 	br_ssl_client_set_single_ec(&cc, &chain, 1, &key, 0xFFFF, 0, &br_ec_p256_m15,
 				    br_ecdsa_sign_asn1_get_default());
 
@@ -427,106 +542,19 @@ int main(int argc, char **argv)
 		return EXIT_CLOSED;
 	}
 	br_sslio_context io;
-	br_sslio_init(&io, eng, sock_read, &fd, sock_write, &fd);
+	br_sslio_init(&io, &cc.eng, sock_read, &fd, sock_write, &fd);
 	int handshake_ok = br_ssl_client_reset(&cc, o.server_name, 0) && br_sslio_flush(&io) == 0;
-	if (x509_fp.have_seen) { /* what MqttFingerprint1 would have to be */
-		printf("SERVER_FINGERPRINT");
-		for (int i = 0; i < 20; i++)
-			printf(" %02X", x509_fp.seen[i]);
-		printf("\n");
-	}
-	if (!handshake_ok) {
-		fprintf(stderr, g_timed_out ? "timeout during TLS handshake\n" : "TLS error %d\n",
-			br_ssl_engine_last_error(eng));
-		close(fd);
-		return g_timed_out ? EXIT_CLOSED : EXIT_TLS;
-	}
-
-	/* CONNECT: protocol MQTT level 4, clean session, keepalive 30 s */
-	size_t n = put_str(pkt, "MQTT", 4);
-	pkt[n++] = 4;
-	pkt[n++] = 0x02 | (o.username ? 0x80 : 0) | (o.password ? 0x40 : 0);
-	pkt[n++] = 0;
-	pkt[n++] = 30;
-	const char *fields[3] = { o.client_id, o.username, o.password };
-	for (int i = 0; i < 3; i++)
-		if (fields[i] && strlen(fields[i]) < 1024)
-			n += put_str(pkt + n, fields[i], strlen(fields[i]));
-	size_t len;
-	int type;
-	if (mqtt_send(&io, 0x10, pkt, n) < 0 || (type = mqtt_recv(&io, pkt, &len)) < 0) {
-		fprintf(stderr, "connection closed before CONNACK (TLS error %d)\n",
-			br_ssl_engine_last_error(eng));
-		close(fd);
-		return EXIT_CLOSED;
-	}
-	if (type != 0x20 || len != 2) {
-		fprintf(stderr, "expected CONNACK, got packet 0x%02x\n", type);
-		close(fd);
-		return EXIT_CLOSED;
-	}
-	printf("CONNACK %d\n", pkt[1]);
-	if (pkt[1] != 0) {
-		close(fd);
-		return EXIT_REFUSED;
-	}
-
-	int status = EXIT_OK;
-	for (int i = 0; i < o.n_subscribe && status == EXIT_OK; i++) {
-		size_t tl = strlen(o.subscribe[i]);
-		if (tl > 1024)
-			return EXIT_USAGE;
-		n = 0;
-		pkt[n++] = 0;
-		pkt[n++] = (unsigned char)(i + 1); /* packet id */
-		n += put_str(pkt + n, o.subscribe[i], tl);
-		pkt[n++] = 0; /* QoS 0 */
-		if (mqtt_send(&io, 0x82, pkt, n) < 0)
-			status = EXIT_CLOSED;
-		while (status == EXIT_OK) { /* retained messages may come first */
-			type = mqtt_recv(&io, pkt, &len);
-			if (type < 0)
-				status = EXIT_CLOSED;
-			else if ((type & 0xF0) == 0x30)
-				print_publish(type, pkt, len);
-			else if (type == 0x90 && len >= 3) {
-				printf("SUBACK %d\n", pkt[2]);
-				break;
-			}
-		}
-	}
-	for (int i = 0; i < o.n_publish && status == EXIT_OK; i++) {
-		size_t tl = strlen(o.publish[i][0]), pl = strlen(o.publish[i][1]);
-		if (tl > 1024 || pl > MAX_PACKET - 1100)
-			return EXIT_USAGE;
-		n = put_str(pkt, o.publish[i][0], tl);
-		memcpy(pkt + n, o.publish[i][1], pl);
-		if (mqtt_send(&io, 0x30, pkt, n + pl) < 0)
-			status = EXIT_CLOSED;
-	}
-
-	/* Keep reading until wait-ms has passed; a half-received packet gets timeout-ms more. */
-	int64_t wait_end = now_ms() + o.wait_ms;
-	while (status == EXIT_OK && now_ms() < wait_end) {
-		if (!(br_ssl_engine_current_state(eng) & BR_SSL_RECVAPP)) {
-			int ready = wait_fd(fd, POLLIN, wait_end);
-			if (ready == 0)
-				break;
-			if (ready < 0)
-				status = EXIT_CLOSED;
-		}
-		g_deadline_ms = now_ms() + o.timeout_ms;
-		type = status == EXIT_OK ? mqtt_recv(&io, pkt, &len) : -1;
-		if (type < 0)
-			status = EXIT_CLOSED;
-		else if ((type & 0xF0) == 0x30)
-			print_publish(type, pkt, len);
-	}
-	if (status != EXIT_OK) {
-		fprintf(stderr, "connection closed (TLS error %d)\n", br_ssl_engine_last_error(eng));
+	if (x509_fp.have_seen) /* what MqttFingerprint1 would have to be */
+		print_fingerprint(x509_fp.seen);
+	int status;
+	if (handshake_ok) {
+		status = mqtt_session(&io, fd, &o);
+	} else if (g_timed_out) {
+		fprintf(stderr, "timeout during TLS handshake\n");
+		status = EXIT_CLOSED;
 	} else {
-		g_deadline_ms = now_ms() + o.timeout_ms;
-		mqtt_send(&io, 0xE0, pkt, 0); /* DISCONNECT, then drop TCP as PubSubClient does */
+		fprintf(stderr, "TLS error %d\n", br_ssl_engine_last_error(&cc.eng));
+		status = EXIT_TLS;
 	}
 	close(fd);
 	return status;
