@@ -100,6 +100,8 @@ async def watch_device(
     deadline = time.monotonic() + seconds
     fresh_online = False
     last_status: MqttStatus | None = None
+    last_status_at = 0.0
+    recent = max(3 * watch.options.poll_interval, watch.options.step_timeout)
     async with AsyncExitStack() as stack:
         lwt = await stack.enter_async_context(transport.listen(device.lwt_topic))
         stat = await stack.enter_async_context(transport.listen(link.reply_filter))
@@ -122,28 +124,31 @@ async def watch_device(
                     next_poll = 0.0  # ask at once: the device has just connected
                 elif message.payload == device.offline_payload:
                     fresh_online = False
+                    last_status = None
                 continue
             reply = decode_json_object(message.payload)
             status = MqttStatus.from_reply(reply) if reply else None
             if status is None:
                 continue
-            last_status = status
+            last_status, last_status_at = status, time.monotonic()
             _LOGGER.debug("%s: Status 6 %s (fresh online: %s)", device.mac, status, fresh_online)
             if watch.is_tls(status, fresh_online):
                 return Outcome.TLS
             if watch.is_previous(status, fresh_online):
                 return Outcome.PREVIOUS
+    if time.monotonic() - last_status_at > recent:
+        last_status = None
     return _final(watch, last_status)
 
 
 def _final(watch: Watch, status: MqttStatus | None) -> Outcome:
-    """At the deadline, judge by the last Status 6 seen, if any."""
-    if status is None:
-        return Outcome.UNKNOWN
-    if status.tls and watch.on_broker(status):
-        return Outcome.TLS
+    """At the deadline: a device still answering with its previous settings never left them.
+
+    (The switch did not arrive, or the rollback happened without our seeing the
+    reconnection.) Only a recent answer counts, so a silent device stays UNKNOWN.
+    """
     relaxed = Watch(watch.options, watch.previous, need_fresh_online=False)
-    if relaxed.is_previous(status, fresh_online=True):
+    if status is not None and relaxed.is_previous(status, fresh_online=True):
         return Outcome.PREVIOUS
     return Outcome.UNKNOWN
 
