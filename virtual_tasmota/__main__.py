@@ -1,0 +1,128 @@
+"""Command line: scripts/virtual-tasmota --broker HOST:PORT --count N --state DIR ..."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import signal
+import socket
+import sys
+from pathlib import Path
+
+from .fleet import Fleet
+
+
+def _broker(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError("expected HOST:PORT")
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, int(port), socket.AF_INET)}
+    except OSError as err:
+        raise argparse.ArgumentTypeError(f"cannot resolve {host}: {err}") from err
+    if not all(ipaddress.ip_address(a).is_loopback for a in addresses):
+        raise argparse.ArgumentTypeError(
+            f"{host} is not a loopback address; virtual devices stay on 127.0.0.0/8"
+        )
+    return host, int(port)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="virtual-tasmota",
+        description="Run N virtual Tasmota devices against an MQTT broker on this machine.",
+    )
+    parser.add_argument(
+        "--broker", type=_broker, required=True, help="broker HOST:PORT (loopback only)"
+    )
+    parser.add_argument("--count", type=int, default=1, help="number of devices (default 1)")
+    parser.add_argument(
+        "--state", type=Path, required=True, help="state directory (the devices' flash)"
+    )
+    parser.add_argument(
+        "--http-base-port",
+        type=int,
+        default=80,
+        help="HTTP port; every device serves it on its own address 127.0.0.N (default 80, needs root)",
+    )
+    parser.add_argument(
+        "--first-ip", default="127.0.0.2", help="address of the first device (default 127.0.0.2)"
+    )
+    parser.add_argument("--firmware", choices=["14.5.0", "13.0.0"], default="14.5.0")
+    parser.add_argument("--chip", choices=["esp8266", "esp32"], default="esp8266")
+    parser.add_argument(
+        "--ca", type=Path, help="PEM file: CA(s) compiled into the firmware (trust anchors)"
+    )
+    parser.add_argument(
+        "--boot-delay", type=float, default=0.5, help="seconds from power on to network up"
+    )
+    parser.add_argument(
+        "--retry-delay", type=float, default=10.0, help="real seconds of MqttRetry 10 (default 10)"
+    )
+    parser.add_argument(
+        "--rule-timer-scale", type=float, default=1.0, help="real seconds per RuleTimer second"
+    )
+    parser.add_argument(
+        "--discovery-delay", type=float, default=0.0, help="seconds before discovery (firmware: 10)"
+    )
+    parser.add_argument("--web-password", help="WebPassword for new devices")
+    parser.add_argument("--log-level", default="INFO")
+    return parser.parse_args(argv)
+
+
+async def run(args: argparse.Namespace) -> int:
+    host, port = args.broker
+    fleet = Fleet(
+        broker_host=host,
+        broker_port=port,
+        state_dir=args.state,
+        count=args.count,
+        first_ip=args.first_ip,
+        http_port=args.http_base_port,
+        firmware=args.firmware,
+        chip=args.chip,
+        trust_anchors_pem=args.ca.read_bytes() if args.ca else None,
+        boot_delay=args.boot_delay,
+        retry_delay=args.retry_delay,
+        rule_timer_scale=args.rule_timer_scale,
+        discovery_delay=args.discovery_delay,
+        web_password=args.web_password,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        try:
+            await fleet.start()
+        except TimeoutError as err:
+            logging.getLogger("virtual_tasmota").warning("fleet | %s", err)
+        for device in fleet.devices:
+            logging.getLogger("virtual_tasmota").info(
+                "fleet | %s mac %s http://%s:%d/cm",
+                device.topic,
+                device.mac,
+                device.ip,
+                device.http_port,
+            )
+        await stop.wait()
+    finally:
+        await fleet.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(message)s", stream=sys.stdout
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(run(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,661 @@
+"""One virtual Tasmota device: boot, MQTT with the firmware's retry rhythm, commands, rules, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import random
+import socket
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from . import payloads
+from .commands import MAX_RULE_TIMERS, Commands, Reply, split_command
+from .faults import DeviceFaults
+from .http import HttpServer
+from .mqtt import (
+    MQTT_CONNECT_FAILED,
+    MqttClient,
+    MqttConnectError,
+    Will,
+)
+from .rules import parse_rule_set, trigger_matches
+from .settings import DeviceSettings, load_settings, save_settings
+from .tls import (
+    BR_ERR_BAD_PARAM,
+    BR_ERR_X509_BAD_SERVER_NAME,
+    FINGERPRINT_MISMATCH,
+    TlsFailure,
+    TlsProfile,
+    bearssl_name_matches,
+    build_context,
+    failure_code,
+    firmware_fingerprint,
+    format_fingerprint,
+)
+
+LOGGER = logging.getLogger("virtual_tasmota")
+MQTT_DNS_DISCONNECTED = -5
+_MAX_EVENTS = 2000
+_REDACTED_COMMANDS = ("TLSKEY", "MQTTPASSWORD", "WEBPASSWORD")
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How long things take, in real seconds; the firmware's values are the defaults.
+
+    retry_delay is what MqttRetry's default of 10 s lasts: the wait after the n-th failed
+    attempt is retry_delay * MqttRetry/10 * n, growing while MqttRetry * n < 120, as
+    MqttDisconnected() does. rule_timer_scale multiplies RuleTimer seconds, so that a
+    300 s rollback timer can run in a test in a fraction of a second.
+    """
+
+    boot_delay: float = 0.5  # power on to network up
+    retry_delay: float = 10.0
+    backlog_delay: float = 0.2  # SetOption34
+    restart_delay: float = 1.0  # restart_flag counts down once the backlog is empty
+    rule_timer_scale: float = 1.0
+    discovery_delay: float = 0.0  # the firmware waits 10 s after boot, 1 s after a reconnect
+    connect_timeout: float = 5.0
+
+
+def _loopback_ipv4(host: str) -> str | None:
+    """The loopback IPv4 address for host, or None: the project never leaves 127.0.0.0/8."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)
+        except OSError:
+            return None
+        addresses = {ipaddress.ip_address(info[4][0]) for info in infos}
+        if not addresses or not all(a.is_loopback for a in addresses):
+            return None
+        return str(sorted(addresses)[0])
+    return str(address) if address.is_loopback and address.version == 4 else None
+
+
+@dataclass
+class _Boot:
+    """What lives in RAM and is lost at each restart."""
+
+    mqtt_tls: bool  # SetOption103 as read at boot (Mqtt.mqtt_tls)
+    initial: bool = True  # no connection yet since boot (Mqtt.initial_connection_state)
+    retry_counter_delay: int = 1
+    restart_pending: bool = False
+    restart_requested: asyncio.Event = field(default_factory=asyncio.Event)  # restart_flag set
+    restart_event: asyncio.Event = field(default_factory=asyncio.Event)  # restart_flag ran out
+    backlog: deque[tuple[str, bool]] = field(default_factory=deque)
+    backlog_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    rule_timers: dict[int, tuple[float, asyncio.Task[None]]] = field(default_factory=dict)
+
+
+class VirtualDevice:
+    """A Tasmota device as seen over MQTT and HTTP, living on its own loopback address."""
+
+    def __init__(
+        self,
+        *,
+        index: int,
+        mac: str,
+        ip: str,
+        http_port: int,
+        state_path: Path,
+        broker_host: str,
+        broker_port: int,
+        firmware: str = "14.5.0",
+        chip: str = "esp8266",
+        trust_anchors_pem: bytes | None = None,
+        timing: Timing | None = None,
+        faults: DeviceFaults | None = None,
+        web_password: str | None = None,
+    ) -> None:
+        self.index = index
+        self.ip = ip
+        self.http_port = http_port
+        self.firmware = firmware
+        self.chip = chip
+        self.trust_anchors_pem = trust_anchors_pem
+        self.timing = timing or Timing()
+        self.faults = faults or DeviceFaults()
+        self.state_path = state_path
+        loaded = load_settings(state_path)
+        if loaded is None:
+            loaded = DeviceSettings(
+                mac=mac.upper(),
+                topic=f"tasmota_{mac.upper()[-6:]}",
+                mqtt_host=broker_host,
+                mqtt_port=broker_port,
+            )
+        if web_password is not None:
+            loaded.web_password = web_password
+        self.settings = loaded
+        save_settings(state_path, self.settings)
+        self.mac = self.settings.mac
+        self.hostname = (
+            f"{self.settings.topic.replace('_', '-')}-{int(self.mac[-6:], 16) & 0x1FFF:04d}"
+        )
+        self.events: list[str] = []
+        self.connected = False
+        self.connect_count = 0
+        self.power = 0
+        self.boot_time = time.monotonic()
+        self.discovery_published = False
+        self.peer_fingerprint: str | None = None
+        self._tls_active = False
+        self._client: MqttClient | None = None
+        self._boot = _Boot(mqtt_tls=bool(self.settings.setoption103))
+        self._commands = Commands(self, lambda n: payloads.status_block(self, n))
+        self._http = HttpServer(self, ip, http_port)
+        self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self._main: asyncio.Task[None] | None = None
+        self._boot_tasks: list[asyncio.Task[Any]] = []
+        self._changed = asyncio.Event()
+        self._random = random.Random(self.mac)
+
+    # -- public surface -----------------------------------------------------------------------
+
+    @property
+    def topic(self) -> str:
+        return self.settings.topic
+
+    @property
+    def tls_active(self) -> bool:
+        """True while connected over TLS."""
+        return self.connected and self._tls_active
+
+    async def start(self) -> None:
+        if self._main is None:
+            self._main = asyncio.create_task(
+                self._lifecycle(), name=f"virtual_tasmota {self.topic}"
+            )
+
+    async def stop(self) -> None:
+        """Power off cleanly: Offline published, DISCONNECT sent, HTTP closed, no tasks left."""
+        main, self._main = self._main, None
+        if main is not None:
+            main.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await main
+        await self._cancel_boot_tasks()
+        client, self._client = self._client, None
+        if client is not None and client.connected:
+            await client.publish(self.lwt_topic, payloads.MQTT_LWT_OFFLINE.encode(), retain=True)
+            await client.disconnect()
+        await self._end_boot()
+        self._set_connected(False)
+
+    async def power_cycle(self, off_for: float) -> None:
+        """Lose power for off_for seconds (the broker publishes the will), then boot again."""
+        await self.stop()
+        self.log(f"APP: Powered off for {off_for} s")
+        self.faults.offline_for = off_for
+        await self.start()
+
+    async def wait_state(self, predicate: Callable[[VirtualDevice], bool], timeout: float) -> None:
+        """Wait until predicate(device) holds; TimeoutError after timeout seconds."""
+        async with asyncio.timeout(timeout):
+            while not predicate(self):
+                event = self._changed
+                await event.wait()
+
+    async def http_command(self, text: str) -> list[Reply]:
+        """A command from the web API: runs like a console command, replies also go to MQTT."""
+        await self._apply_reply_delay()
+        self._log_command("HTTP", text)
+        replies = self._commands.execute_text(text)
+        await self._publish_replies(replies)
+        return replies
+
+    def execute(self, text: str) -> list[Reply]:
+        """Run a console command synchronously and return its replies (nothing is published)."""
+        return self._commands.execute_text(text)
+
+    # -- things the commands call -------------------------------------------------------------------
+
+    def save_settings(self) -> None:
+        save_settings(self.state_path, self.settings)
+        self._notify()
+
+    def request_restart(self, reason: str) -> None:
+        if not self._boot.restart_pending:
+            self.log(f"APP: Restart requested ({reason})")
+        self._boot.restart_pending = True
+        self._boot.restart_requested.set()
+        self._boot.backlog_wakeup.set()
+
+    def queue_backlog(self, commands: list[str], *, nodelay: bool) -> None:
+        for command in commands:
+            self._boot.backlog.append((command, nodelay))
+        self._boot.backlog_wakeup.set()
+
+    def clear_backlog(self) -> bool:
+        was_empty = not self._boot.backlog
+        self._boot.backlog.clear()
+        return was_empty
+
+    def set_rule_timer(self, index: int, seconds: float) -> None:
+        old = self._boot.rule_timers.pop(index, None)
+        if old is not None:
+            old[1].cancel()
+        if seconds > 0:
+            real = seconds * self.timing.rule_timer_scale
+            task = asyncio.create_task(self._rule_timer(index, real))
+            self._boot.rule_timers[index] = (time.monotonic() + real, task)
+            self._keep(task)
+
+    def rule_timers_left(self) -> list[int]:
+        now = time.monotonic()
+        scale = self.timing.rule_timer_scale or 1.0
+        left = [0] * MAX_RULE_TIMERS
+        for index, (deadline, _) in self._boot.rule_timers.items():
+            left[index - 1] = max(0, int((deadline - now) / scale))
+        return left
+
+    def log(self, message: str) -> None:
+        line = f"{self.topic} | {message}"
+        self.events.append(line)
+        if len(self.events) > _MAX_EVENTS:
+            del self.events[: len(self.events) - _MAX_EVENTS]
+        LOGGER.info(line)
+        self._notify()
+
+    # -- topics ---------------------------------------------------------------------------------------
+
+    def full_topic(self, prefix: int, subtopic: str) -> str:
+        """GetTopic_P: FullTopic with %prefix%, %topic%, %hostname% and %id% filled in."""
+        s = self.settings
+        text = s.full_topic
+        text = text.replace("%prefix%", s.prefixes[prefix]).replace("%topic%", s.topic)
+        text = text.replace("%hostname%", self.hostname).replace("%id%", self.mac[-6:])
+        if not text.endswith("/"):
+            text += "/"
+        return (text + subtopic).replace("//", "/")
+
+    @property
+    def lwt_topic(self) -> str:
+        return self.full_topic(2, "LWT")
+
+    # -- life cycle -------------------------------------------------------------------------------------
+
+    async def _lifecycle(self) -> None:
+        offline_for = self.faults.offline_for
+        if offline_for:
+            self.log(f"APP: Staying offline for {offline_for} s")
+            await asyncio.sleep(offline_for)
+            self.faults.offline_for = None
+        while True:
+            await self._power_on()
+            await self._boot.restart_event.wait()
+            self.log("APP: Restarting")
+            client, self._client = self._client, None
+            if client is not None:
+                client.lost_reason = "restart"
+                await client.abort()  # the broker publishes our will: Offline
+            await self._end_boot()
+            self._set_connected(False)
+
+    async def _power_on(self) -> None:
+        self._boot = _Boot(mqtt_tls=bool(self.settings.setoption103))
+        self.boot_time = time.monotonic()
+        self.discovery_published = False
+        await asyncio.sleep(self.timing.boot_delay)
+        self.settings.boot_count += 1
+        self.save_settings()
+        self.log(
+            f"APP: Boot Count {self.settings.boot_count}, firmware {self.firmware} ({self.chip})"
+        )
+        await self._http.start()
+        self._boot_tasks = [
+            asyncio.create_task(self._mqtt_loop()),
+            asyncio.create_task(self._backlog_runner()),
+            asyncio.create_task(self._command_worker()),
+        ]
+        await self._fire_rules("System#Init")
+
+    async def _cancel_boot_tasks(self) -> None:
+        tasks, self._boot_tasks = self._boot_tasks, []
+        current = asyncio.current_task()
+        for task in tasks:
+            if task is not current:
+                task.cancel()
+        for task in tasks:
+            if task is not current:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _end_boot(self) -> None:
+        await self._cancel_boot_tasks()
+        client, self._client = self._client, None
+        if client is not None:
+            await client.abort()
+        self._inbox = asyncio.Queue()
+        await self._http.stop()
+
+    # -- MQTT ---------------------------------------------------------------------------------------
+
+    async def _mqtt_loop(self) -> None:
+        boot = self._boot
+        while not boot.restart_pending:
+            s = self.settings
+            if not s.mqtt_host or not s.mqtt_port:
+                self.log("MQT: No MqttHost or MqttPort, MQTT not allowed")
+                await self._on_first_connection()
+                return
+            self.log("MQT: Attempting connection...")
+            try:
+                client = await self._connect()
+            except MqttConnectError as err:
+                await self._connect_failed(err)
+                continue
+            self._client = client
+            await self._on_connected(client)
+            await client.wait_closed()
+            self._set_connected(False)
+            if boot.restart_pending:
+                return
+            self.log(f"MQT: Connection lost ({client.lost_reason})")
+            self._client = None
+            await client.abort()
+            await self._sleep_unless_restart(
+                self.timing.retry_delay / 10
+            )  # MqttCheck runs each second
+
+    async def _connect_failed(self, err: MqttConnectError) -> None:
+        boot = self._boot
+        s = self.settings
+        if boot.mqtt_tls and err.rc != MQTT_DNS_DISCONNECTED:
+            self.log(f"MQT: TLS connection error: {err.tls_error or 0}")
+        retry = s.mqtt_retry * boot.retry_counter_delay
+        if retry < 120:
+            boot.retry_counter_delay += 1
+        self.log(
+            f"MQT: Connect failed to {s.mqtt_host}:{s.mqtt_port}, rc {err.rc}. Retry in {retry} sec ({err.reason})"
+        )
+        await self._fire_rules("Mqtt#Disconnected", "1")
+        await self._sleep_unless_restart(retry * self.timing.retry_delay / 10)
+
+    async def _sleep_unless_restart(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._boot.restart_requested.wait()
+
+    async def _connect(self) -> MqttClient:
+        s = self.settings
+        address = _loopback_ipv4(s.mqtt_host)
+        if address is None:
+            raise MqttConnectError(
+                MQTT_DNS_DISCONNECTED, f"{s.mqtt_host} is not a loopback address (refused here)"
+            )
+        client = MqttClient(
+            client_id=s.mqtt_client_id,
+            keepalive=s.mqtt_keepalive,
+            will=Will(self.lwt_topic, payloads.MQTT_LWT_OFFLINE.encode()),
+            username=s.mqtt_user or None,
+            password=s.mqtt_password or None if s.mqtt_user else None,
+            on_message=self._on_message,
+            on_oversize=lambda size: self.log(
+                f"MQT: Dropped a {size} byte packet (over MQTT_MAX_PACKET_SIZE 1200)"
+            ),
+        )
+        started = time.monotonic()
+        learned: bytes | None = None
+        if self._boot.mqtt_tls:
+            learned = await self._open_tls(client, address)
+            self.log(f"MQT: TLS connected in {int((time.monotonic() - started) * 1000)} ms")
+        else:
+            try:
+                await client.open(address, s.mqtt_port, timeout=self.timing.connect_timeout)
+            except OSError as err:
+                raise MqttConnectError(MQTT_CONNECT_FAILED, str(err)) from err
+        self._tls_active = self._boot.mqtt_tls
+        try:
+            await client.handshake(self.timing.connect_timeout)
+        except MqttConnectError as err:
+            err.tls_error = 0
+            raise
+        if learned is not None:
+            self._learn_fingerprint(learned)
+        return client
+
+    async def _open_tls(self, client: MqttClient, address: str) -> bytes | None:
+        """TLS handshake and the firmware's server checks; returns a fingerprint to learn, if any."""
+        s = self.settings
+        use_fingerprint = bool(s.setoption132) and not self.faults.reject_tls
+        profile = TlsProfile(
+            chip=self.chip,
+            ecdsa_suite=bool(s.setoption165),
+            use_fingerprint=use_fingerprint,
+            trust_anchors_pem=None if self.faults.reject_tls else self.trust_anchors_pem,
+        )
+        try:
+            key_pem, cert_pem = self._client_credentials()
+            ctx = build_context(profile, key_pem, cert_pem, self.state_path.parent / f".{self.mac}")
+            await client.open(
+                address,
+                s.mqtt_port,
+                ssl_context=ctx,
+                server_hostname=s.mqtt_host,
+                timeout=self.timing.connect_timeout,
+            )
+            ssl_object = client.ssl_object
+            peer = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+            if peer is None:
+                raise TlsFailure(BR_ERR_BAD_PARAM, "no server certificate")
+            if not use_fingerprint:
+                if not bearssl_name_matches(peer, s.mqtt_host):
+                    raise TlsFailure(
+                        BR_ERR_X509_BAD_SERVER_NAME, f"certificate does not name {s.mqtt_host}"
+                    )
+                return None
+            return self._check_fingerprint(peer)
+        except TlsFailure as err:
+            await client.abort()
+            raise MqttConnectError(MQTT_CONNECT_FAILED, err.reason, err.code) from err
+        except (OSError, MqttConnectError) as err:
+            await client.abort()
+            code = err.tls_error if isinstance(err, MqttConnectError) else failure_code(err)
+            raise MqttConnectError(
+                MQTT_CONNECT_FAILED, str(err) or type(err).__name__, code
+            ) from err
+
+    def _client_credentials(self) -> tuple[bytes | None, bytes | None]:
+        s = self.settings
+        if s.tlskey1 is None or s.tlskey2 is None:
+            return None, None
+        try:
+            key = ec.derive_private_key(int.from_bytes(s.tlskey1, "big"), ec.SECP256R1())
+        except ValueError as err:
+            raise TlsFailure(BR_ERR_BAD_PARAM, "TLSKey1 is not a valid P-256 scalar") from err
+        key_pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        cert_pem = (
+            b"-----BEGIN CERTIFICATE-----\n"
+            + _b64_lines(s.tlskey2)
+            + b"-----END CERTIFICATE-----\n"
+        )
+        return key_pem, cert_pem
+
+    def _check_fingerprint(self, peer_der: bytes) -> bytes | None:
+        s = self.settings
+        received = firmware_fingerprint(peer_der, self.chip)
+        fp1, fp2 = bytes.fromhex(s.fingerprint1), bytes.fromhex(s.fingerprint2)
+        self.peer_fingerprint = format_fingerprint(received)
+        self.log(f"MQT: Server fingerprint: {self.peer_fingerprint}")
+        learn1, learn2 = fp1 == bytes(20), fp2 == bytes(20)
+        allow_all = learn1 or learn2 or fp1 == b"\xff" * 20 or fp2 == b"\xff" * 20
+        if not allow_all and received not in (fp1, fp2):
+            raise TlsFailure(
+                FINGERPRINT_MISMATCH, "server fingerprint matches neither MqttFingerprint1 nor 2"
+            )
+        return received if learn1 or learn2 else None
+
+    def _learn_fingerprint(self, received: bytes) -> None:
+        """After a successful connection, as MqttReconnect() does: fill learning slots."""
+        s = self.settings
+        learned = False
+        if s.fingerprint1 == "00" * 20 and received != bytes.fromhex(s.fingerprint2):
+            s.fingerprint1 = received.hex().upper()
+            learned = True
+        if s.fingerprint2 == "00" * 20 and received != bytes.fromhex(s.fingerprint1):
+            s.fingerprint2 = received.hex().upper()
+            learned = True
+        if learned:
+            self.log(f"MQT: Fingerprint learned: {format_fingerprint(received)}")
+            self.save_settings()
+
+    async def _on_connected(self, client: MqttClient) -> None:
+        boot = self._boot
+        boot.retry_counter_delay = 1
+        self.connect_count += 1
+        s = self.settings
+        mode = "tls" if self._tls_active else "plain"
+        self.log(f"MQT: Connected {mode} to {s.mqtt_host}:{s.mqtt_port} as {s.mqtt_client_id}")
+        await self._publish(self.lwt_topic, payloads.MQTT_LWT_ONLINE, retain=True)
+        await client.subscribe(self.full_topic(0, "#"))
+        await client.subscribe("cmnd/tasmotas/#")  # GroupTopic1 default
+        await client.subscribe(f"cmnd/DVES_{self.mac[-6:]}_fb/#")  # fallback topic
+        self._set_connected(True)
+        if boot.initial:
+            await self._on_first_connection()
+        self._keep(asyncio.create_task(self._publish_discovery()))
+        await self._fire_rules("Mqtt#Connected", "1")
+
+    async def _on_first_connection(self) -> None:
+        self._boot.initial = False
+        for subtopic, data in payloads.info_messages(self):
+            await self._publish(self.full_topic(2, subtopic), payloads.dumps(data))
+        await self._fire_rules("System#Boot", "1")
+
+    async def _publish_discovery(self) -> None:
+        await asyncio.sleep(self.timing.discovery_delay)
+        base = f"tasmota/discovery/{self.mac}"
+        await self._publish(
+            f"{base}/config", payloads.dumps(payloads.discovery_config(self)), retain=True
+        )
+        await self._publish(
+            f"{base}/sensors", payloads.dumps(payloads.discovery_sensors()), retain=True
+        )
+        self.discovery_published = True
+        self._notify()
+
+    async def _publish(self, topic: str, payload: str, *, retain: bool = False) -> bool:
+        client = self._client
+        if client is None or not client.connected:
+            return False
+        return await client.publish(topic, payload.encode(), retain=retain)
+
+    async def _publish_replies(self, replies: list[Reply]) -> None:
+        for reply in replies:
+            topic = self.full_topic(1, reply.subtopic)
+            shown = (
+                reply.payload if "MqttPassword" not in reply.payload else '{"MqttPassword":"****"}'
+            )
+            self.log(f"MQT: {topic} = {shown}")
+            await self._publish(topic, reply.payload)
+
+    # -- commands -----------------------------------------------------------------------------------
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        self._inbox.put_nowait((topic, payload))
+
+    async def _command_worker(self) -> None:
+        while True:
+            topic, payload = await self._inbox.get()
+            if (
+                self.faults.drop_command_fraction
+                and self._random.random() < self.faults.drop_command_fraction
+            ):
+                self.log(f"CMD: dropped {topic.rsplit('/', 1)[-1]} (fault)")
+                continue
+            await self._apply_reply_delay()
+            word = topic.rsplit("/", 1)[-1]
+            data = payload.decode(errors="replace")
+            self._log_command("MQTT", f"{word} {data}")
+            await self._publish_replies(self._commands.execute(word, data))
+
+    async def _apply_reply_delay(self) -> None:
+        if self.faults.reply_delay:
+            await asyncio.sleep(self.faults.reply_delay)
+
+    def _log_command(self, source: str, text: str) -> None:
+        word, rest = split_command(text)
+        if word.upper().rstrip("0123456789") in _REDACTED_COMMANDS and rest.strip():
+            rest = f" <{len(rest.strip())} characters>"
+        self.log(f"CMD: {source} {word}{rest}")
+
+    async def _backlog_runner(self) -> None:
+        boot = self._boot
+        while True:
+            if boot.backlog:
+                command, nodelay = boot.backlog.popleft()
+                self._log_command("Backlog", command)
+                await self._publish_replies(self._commands.execute_text(command))
+                if not nodelay:
+                    await asyncio.sleep(self.timing.backlog_delay)
+            elif boot.restart_pending:
+                await asyncio.sleep(self.timing.restart_delay)
+                if (
+                    not boot.backlog
+                ):  # settings are already on disk, as SettingsSaveAll() leaves them
+                    boot.restart_event.set()
+                    return
+            else:
+                boot.backlog_wakeup.clear()
+                await boot.backlog_wakeup.wait()
+
+    # -- rules --------------------------------------------------------------------------------------
+
+    async def _fire_rules(self, event: str, value: str | None = None) -> None:
+        s = self.settings
+        for i, text in enumerate(s.rules):
+            if not text or not s.rule_enabled[i]:
+                continue
+            for block in parse_rule_set(text):
+                if trigger_matches(block.trigger, event, value):
+                    self.log(f"RUL: {block.trigger} performs '{block.commands}'")
+                    await self._publish_replies(self._commands.execute_text(block.commands))
+                    if block.is_break:
+                        break
+
+    async def _rule_timer(self, index: int, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        self._boot.rule_timers.pop(index, None)
+        await self._fire_rules("Rules#Timer", str(index))
+
+    # -- state --------------------------------------------------------------------------------------
+
+    def _set_connected(self, connected: bool) -> None:
+        if self.connected != connected:
+            self.connected = connected
+            if not connected:
+                self._tls_active = False
+            self._notify()
+
+    def _keep(self, task: asyncio.Task[Any]) -> None:
+        """Track a task of this boot so that a restart or stop cancels it."""
+        self._boot_tasks = [t for t in self._boot_tasks if not t.done()]
+        self._boot_tasks.append(task)
+
+    def _notify(self) -> None:
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
+
+
+def _b64_lines(der: bytes) -> bytes:
+    import base64
+
+    text = base64.b64encode(der)
+    return b"".join(text[i : i + 64] + b"\n" for i in range(0, len(text), 64))
