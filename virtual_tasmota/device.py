@@ -591,10 +591,7 @@ class VirtualDevice:
             await asyncio.sleep(self.faults.reply_delay)
 
     def _log_command(self, source: str, text: str) -> None:
-        word, rest = split_command(text)
-        if word.upper().rstrip("0123456789") in _REDACTED_COMMANDS and rest.strip():
-            rest = f" <{len(rest.strip())} characters>"
-        self.log(f"CMD: {source} {word}{rest}")
+        self.log(f"CMD: {source} {redact(text)}")
 
     async def _backlog_runner(self) -> None:
         boot = self._boot
@@ -625,7 +622,7 @@ class VirtualDevice:
                 continue
             for block in parse_rule_set(text):
                 if trigger_matches(block.trigger, event, value):
-                    self.log(f"RUL: {block.trigger} performs '{block.commands}'")
+                    self.log(f"RUL: {block.trigger} performs '{redact(block.commands)}'")
                     await self._publish_replies(self._commands.execute_text(block.commands))
                     if block.is_break:
                         break
@@ -652,6 +649,20 @@ class VirtualDevice:
     def _notify(self) -> None:
         event, self._changed = self._changed, asyncio.Event()
         event.set()
+
+
+def redact(text: str) -> str:
+    """A command line fit for the log: keys and passwords replaced by their length."""
+    parts = []
+    for part in text.split(";"):
+        word, rest = split_command(part)
+        if word.upper().rstrip("0123456789") in _REDACTED_COMMANDS and rest.strip():
+            lead = part[: len(part) - len(part.lstrip())]
+            part = f"{lead}{word} <{len(rest.strip())} characters>"
+        elif word.upper() in ("BACKLOG", "BACKLOG0") and rest.strip():
+            part = part[: part.upper().index(word.upper()) + len(word)] + " " + redact(rest.lstrip())
+        parts.append(part)
+    return ";".join(parts)
 
 
 def _b64_lines(der: bytes) -> bytes:
