@@ -543,14 +543,7 @@ def store_client(tmp_path_factory: pytest.TempPathFactory) -> tuple[PkiStore, Pa
     "mqtt_host",
     [
         "mqtt.home.arpa",
-        pytest.param(
-            "127.0.0.1",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BearSSL matches MqttHost only against SAN dNSName entries; "
-                "the broker certificate lists an IP host only as iPAddress",
-            ),
-        ),
+        "127.0.0.1",  # BearSSL needs the IP as a dNSName entry too
     ],
 )
 def test_pki_store_credentials_connect_end_to_end(

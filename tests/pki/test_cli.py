@@ -132,7 +132,9 @@ def test_passphrase_file_and_never_argv(pki: Path, tmp_path: Path) -> None:
     secret.write_text(PASSPHRASE + "\n")
     run(pki, "--passphrase-file", str(secret), "device", "from_file", passphrase=None)
     refused = run(pki, "--passphrase", PASSPHRASE, "device", "x", passphrase=None, check=False)
-    assert refused.returncode == 2 and "unrecognized arguments" in refused.stderr
+    assert refused.returncode == 2 and "usage: tasmota-tls" in refused.stderr
+    names = [row["cn"] for row in json.loads(run(pki, "list", "--json").stdout)]
+    assert "x" not in names
     missing = run(pki, "device", "x", passphrase=None, check=False)
     assert missing.returncode == 2 and "No passphrase" in missing.stderr
 

@@ -76,7 +76,7 @@ def test_device_issued_after_import_verifies_and_gets_a_new_serial(
     openssl_verify(tmp_path, ca, credential.certificate, "sslclient")
     serial = credential.certificate.serial_number
     assert serial not in used_before and serial != next_serial
-    assert next_serial in store._load_index().used_serials
+    assert next_serial in store._index().used_serials
 
 
 def test_import_with_a_wrong_passphrase_writes_nothing(easyrsa_pki: Path, tmp_path: Path) -> None:

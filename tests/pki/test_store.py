@@ -12,6 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from custom_components.tasmota_tls.pki import (
+    DeviceRequest,
     InvalidNameError,
     PkiError,
     PkiStore,
@@ -39,11 +40,22 @@ def test_serials_are_random_and_never_reused(store: PkiStore) -> None:
     assert all(len(s) > 24 for s in serials)  # ~128-bit, not a counter
 
 
-def test_serial_of_an_orphan_certificate_file_is_not_reused(store: PkiStore) -> None:
-    # A crash between writing issued/<serial>.pem and the index leaves an orphan file.
-    (store.directory / "issued").mkdir(exist_ok=True)
-    (store.directory / "issued" / "abcdef.pem").write_text("orphan")
-    assert 0xABCDEF in store._load_index().used_serials
+def test_batch_issuance_is_all_or_nothing(store: PkiStore) -> None:
+    before = snapshot(store.directory)
+    requests = [DeviceRequest("ok_1"), DeviceRequest("ok_2"), DeviceRequest("bad/name")]
+    with pytest.raises(InvalidNameError):
+        store.issue_devices(PASSPHRASE, requests)
+    assert snapshot(store.directory) == before
+    issued = store.issue_devices(PASSPHRASE, requests[:2])
+    assert [c.entry.cn for c in issued] == ["ok_1", "ok_2"]
+    assert len({c.entry.serial for c in issued}) == 2
+    assert {e.cn for e in PkiStore(store.directory).entries()} >= {"ok_1", "ok_2"}
+
+
+def test_index_written_by_another_process_is_reread(store: PkiStore) -> None:
+    other = PkiStore(store.directory)
+    other.issue_device(PASSPHRASE, "from_elsewhere")
+    assert store.find("from_elsewhere").cn == "from_elsewhere"
 
 
 def test_ca_key_is_encrypted_and_private(store: PkiStore) -> None:

@@ -15,10 +15,11 @@ from .errors import (
 )
 from .fingerprint import fingerprint_bytes, tasmota_fingerprint
 from .index import IndexEntry
-from .store import IssuedCredential, PkiStore
+from .store import DeviceRequest, IssuedCredential, PkiStore
 from .tlskey import TlsKeyPayloads, key_from_scalar, payloads_for, private_scalar
 
 __all__ = [
+    "DeviceRequest",
     "IndexEntry",
     "InvalidNameError",
     "IssuedCredential",

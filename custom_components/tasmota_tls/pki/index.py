@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
-from dataclasses import asdict, dataclass, replace
+import os
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -44,29 +46,38 @@ class IndexEntry:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        for field in ("not_before", "not_after", "revoked_at"):
-            if data[field] is not None:
-                data[field] = data[field].isoformat()
+        for name in ("not_before", "not_after", "revoked_at"):
+            if data[name] is not None:
+                data[name] = data[name].isoformat()
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> IndexEntry:
         values = dict(data)
-        for field in ("not_before", "not_after", "revoked_at"):
-            if values.get(field) is not None:
-                values[field] = dt.datetime.fromisoformat(values[field])
+        for name in ("not_before", "not_after", "revoked_at"):
+            if values.get(name) is not None:
+                values[name] = dt.datetime.fromisoformat(values[name])
         return cls(**values)
 
 
 @dataclass
 class Index:
+    """Entries, their certificates (DER) and every serial ever used, in one file.
+
+    One file means one atomic replace: an entry and its certificate land together or
+    not at all.
+    """
+
     entries: list[IndexEntry]
     used_serials: set[int]
     crl_number: int = 0
+    certificates: dict[str, bytes] = field(default_factory=dict)  # serial -> DER
 
-    def add(self, entry: IndexEntry) -> None:
+    def add(self, entry: IndexEntry, der: bytes | None = None) -> None:
         self.entries.append(entry)
         self.used_serials.add(entry.serial_int)
+        if der is not None:
+            self.certificates[entry.serial] = der
 
     def replace_entry(self, old: IndexEntry, new: IndexEntry) -> None:
         self.entries[self.entries.index(old)] = new
@@ -77,8 +88,11 @@ class Index:
             "crl_number": self.crl_number,
             "entries": [entry.to_json() for entry in self.entries],
             "used_serials": sorted(f"{serial:x}" for serial in self.used_serials),
+            "certificates": {
+                serial: base64.b64encode(der).decode() for serial, der in self.certificates.items()
+            },
         }
-        return json.dumps(payload, indent=1).encode()
+        return json.dumps(payload, separators=(",", ":")).encode()
 
     def save(self, path: Path) -> None:
         atomic_write(path, self.dumps())
@@ -92,6 +106,10 @@ class Index:
             entries = [IndexEntry.from_json(item) for item in payload["entries"]]
             used = {int(serial, 16) for serial in payload["used_serials"]}
             crl_number = int(payload.get("crl_number", 0))
+            certificates = {
+                serial: base64.b64decode(der, validate=True)
+                for serial, der in payload.get("certificates", {}).items()
+            }
         except FileNotFoundError:
             raise
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
@@ -100,4 +118,10 @@ class Index:
                 "Restore it from a backup; nothing was changed."
             ) from err
         used.update(entry.serial_int for entry in entries)
-        return cls(entries, used, crl_number)
+        return cls(entries, used, crl_number, certificates)
+
+
+def file_signature(path: Path) -> tuple[int, int, int]:
+    """Changes whenever the file is replaced or rewritten: cache key for a loaded index."""
+    st = os.stat(path)
+    return st.st_ino, st.st_mtime_ns, st.st_size

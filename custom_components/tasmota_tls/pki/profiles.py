@@ -134,15 +134,19 @@ def build_broker(
     days: int,
     now: dt.datetime,
 ) -> x509.Certificate:
-    """serverAuth; CN is the MqttHost; the SAN lists it (DNS or IP) and any extra names."""
+    """serverAuth; CN is the MqttHost; the SAN lists it (DNS or IP) and any extra names.
+
+    An IP address goes in twice: as an iPAddress entry for OpenSSL clients, and as a
+    dNSName entry because BearSSL (the device) matches the server name against dNSName
+    entries only.
+    """
     kind, value = parse_host(host)
     names: list[x509.GeneralName] = []
     for name_kind, name in [(kind, value), *(parse_host(extra) for extra in extra_names)]:
-        general: x509.GeneralName = (
-            x509.IPAddress(ipaddress.ip_address(name)) if name_kind == "ip" else x509.DNSName(name)
-        )
-        if general not in names:
-            names.append(general)
+        generals: list[x509.GeneralName] = [x509.DNSName(name)]
+        if name_kind == "ip":
+            generals.insert(0, x509.IPAddress(ipaddress.ip_address(name)))
+        names += [general for general in generals if general not in names]
     builder = (
         _builder(make_name(value), ca_cert.subject, key.public_key(), serial, days, now)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)

@@ -1,12 +1,12 @@
 """The PKI store: one folder holding the CA, its index, the broker certificate and the CRL.
 
 Layout (keys 0600, the rest 0644):
-    ca.crt, ca.key (PKCS#8, AES-256, passphrase), index.json, issued/<serial>.pem,
-    broker.crt, broker.key (encrypted), ha-client.crt, ha-client.key (encrypted), crl.pem
+    ca.crt, ca.key (PKCS#8, AES-256, passphrase), index.json (entries and their
+    certificates), broker.crt, broker.key (encrypted), ha-client.crt, ha-client.key
+    (encrypted), crl.pem
 
-Every change takes an exclusive lock, writes certificates before the index that names
-them, and replaces files atomically, so a crash never leaves a half-written store and a
-serial is never handed out twice.
+Every change takes an exclusive lock and replaces index.json atomically, so a crash
+never leaves a half-written store and a serial is never handed out twice.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import fcntl
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from . import easyrsa, profiles
 from .errors import NotFoundError, PkiError
 from .fsutil import KEY_MODE, atomic_write
-from .index import Index, IndexEntry, Kind
+from .index import Index, IndexEntry, Kind, file_signature
 from .keys import KeyAlgorithm, PrivateKey, decrypt_key, encrypt_key, generate_key, plain_pem
 from .limits import BROKER_DAYS, CA_DAYS, CRL_DAYS, DEVICE_DAYS, HA_CLIENT_DAYS
 from .names import validate_common_name
@@ -37,7 +37,6 @@ from .tlskey import TlsKeyPayloads, payloads_for
 CA_CERT = "ca.crt"
 CA_KEY = "ca.key"
 INDEX = "index.json"
-ISSUED = "issued"
 BROKER_CERT = "broker.crt"
 BROKER_KEY = "broker.key"
 HA_CLIENT_CERT = "ha-client.crt"
@@ -48,6 +47,26 @@ LOCK = ".lock"
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class DeviceRequest:
+    """One device to issue: its name (CN) and where its TLSKey2 command will go."""
+
+    name: str
+    topic: str | None = None
+    command_topic: str | None = None
+    days: int = DEVICE_DAYS
+    dn_mode: profiles.DnMode = "cn_only"
+    org: Mapping[str, str] | None = None
+
+    @property
+    def resolved_topic(self) -> str:
+        return self.topic or self.name
+
+    @property
+    def resolved_command_topic(self) -> str:
+        return self.command_topic or f"cmnd/{self.resolved_topic}/TLSKey2"
 
 
 @dataclass(frozen=True)
@@ -82,6 +101,7 @@ class PkiStore:
         self._thread_lock = threading.RLock()
         self._unlocked: dict[bytes, PrivateKey] = {}
         self._salt = os.urandom(16)
+        self._cached: tuple[tuple[int, int, int], Index] | None = None
 
     # ---- reading -------------------------------------------------------------
     @property
@@ -101,15 +121,18 @@ class PkiStore:
 
     def entries(self) -> list[IndexEntry]:
         self._require()
-        return list(self._load_index().entries)
+        return list(self._index().entries)
 
     def find(self, serial_or_name: str) -> IndexEntry:
         """An entry by serial (hex), or the newest valid one with that CN."""
         self._require()
-        return _find_in(self._load_index(), serial_or_name)
+        return _find_in(self._index(), serial_or_name)
 
     def certificate(self, entry: IndexEntry) -> x509.Certificate:
-        return _load_cert(self.directory / ISSUED / f"{entry.serial}.pem")
+        der = self._index().certificates.get(entry.serial)
+        if der is None:
+            raise NotFoundError(f"The certificate of {entry.cn} ({entry.serial}) is not stored.")
+        return x509.load_der_x509_certificate(der)
 
     def broker_certificate(self) -> x509.Certificate | None:
         path = self.directory / BROKER_CERT
@@ -170,12 +193,7 @@ class PkiStore:
         with self._mutation(creating=True):
             index = Index(entries=[], used_serials=set(imported.used_serials))
             for row, cert in imported.rows:
-                index.add(row)
-                if cert is not None:
-                    atomic_write(
-                        self.directory / ISSUED / f"{row.serial}.pem",
-                        cert.public_bytes(serialization.Encoding.PEM),
-                    )
+                index.add(row, cert.public_bytes(serialization.Encoding.DER) if cert else None)
             self._write_ca(
                 imported.ca_cert, encrypt_key(imported.ca_key, passphrase), index, kind="ca"
             )
@@ -183,7 +201,7 @@ class PkiStore:
         return len(imported.rows)
 
     def _write_ca(self, cert: x509.Certificate, key_pem: bytes, index: Index, kind: Kind) -> None:
-        index.add(_entry_for(cert, cert.subject, kind))
+        index.add(_entry_for(cert, kind), cert.public_bytes(serialization.Encoding.DER))
         atomic_write(self.directory / CA_KEY, key_pem, KEY_MODE)
         atomic_write(self.directory / CA_CERT, cert.public_bytes(serialization.Encoding.PEM))
         index.save(self.directory / INDEX)  # last: the store exists only once it is whole
@@ -201,21 +219,40 @@ class PkiStore:
         org: Mapping[str, str] | None = None,
     ) -> IssuedCredential:
         """An EC P-256 key and a small certificate, checked against the device's limits first."""
-        validate_common_name(name)
-        topic = topic or name
-        command_topic = command_topic or f"cmnd/{topic}/TLSKey2"
+        request = DeviceRequest(name, topic, command_topic, days, dn_mode, org)
+        return self.issue_devices(passphrase, [request])[0]
+
+    def issue_devices(
+        self, passphrase: str, requests: Sequence[DeviceRequest]
+    ) -> list[IssuedCredential]:
+        """Many devices in one locked step and one index write; all or nothing.
+
+        Every request is checked (name, size guard) before anything is recorded.
+        """
+        for request in requests:
+            validate_common_name(request.name)
         ca_key, ca_cert = self._ca_key(passphrase), self.ca_certificate()
-        key = ec.generate_private_key(ec.SECP256R1())
-        subject = profiles.make_name(name, dn_mode, org)
-
-        def build(serial: int) -> x509.Certificate:
-            return profiles.build_device(ca_key, ca_cert, key, subject, serial, days, utcnow())
-
-        def guard(cert: x509.Certificate) -> TlsKeyPayloads:
-            return payloads_for(key, cert.public_bytes(serialization.Encoding.DER), command_topic)
-
-        cert, entry, payloads = self._issue(build, "device", topic, guard=guard)
-        return IssuedCredential(entry, key, cert, payloads)
+        issued: list[IssuedCredential] = []
+        with self._mutation():
+            index = self._index()
+            used = set(index.used_serials)
+            now = utcnow()
+            for request in requests:
+                key = ec.generate_private_key(ec.SECP256R1())
+                serial = profiles.new_serial(used)
+                used.add(serial)
+                subject = profiles.make_name(request.name, request.dn_mode, request.org)
+                cert = profiles.build_device(
+                    ca_key, ca_cert, key, subject, serial, request.days, now
+                )
+                der = cert.public_bytes(serialization.Encoding.DER)
+                payloads = payloads_for(key, der, request.resolved_command_topic)
+                entry = _entry_for(cert, "device", topic=request.resolved_topic)
+                issued.append(IssuedCredential(entry, key, cert, payloads))
+            for credential in issued:
+                index.add(credential.entry, credential.cert_der)
+            self._save(index)
+        return issued
 
     def issue_broker(
         self,
@@ -233,8 +270,7 @@ class PkiStore:
         def build(serial: int) -> x509.Certificate:
             return profiles.build_broker(ca_key, ca_cert, key, host, extra, serial, days, utcnow())
 
-        current = (BROKER_CERT, BROKER_KEY, key, passphrase)
-        cert, entry, _ = self._issue(build, "broker", None, current=current)
+        cert, entry = self._issue(build, "broker", (BROKER_CERT, BROKER_KEY, key, passphrase))
         return IssuedCredential(entry, key, cert)
 
     def issue_ha_client(
@@ -249,7 +285,7 @@ class PkiStore:
             return profiles.build_client(ca_key, ca_cert, key, name, serial, days, utcnow())
 
         current = (HA_CLIENT_CERT, HA_CLIENT_KEY, key, passphrase)
-        cert, entry, _ = self._issue(build, "ha_client", None, current=current)
+        cert, entry = self._issue(build, "ha_client", current)
         return IssuedCredential(entry, key, cert)
 
     def renew_device(
@@ -263,30 +299,23 @@ class PkiStore:
             )
         return self.issue_device(passphrase, old.cn, topic=old.topic, **kwargs)  # type: ignore[arg-type]
 
-    def _issue[T](
+    def _issue(
         self,
         build: Callable[[int], x509.Certificate],
         kind: Kind,
-        topic: str | None,
-        *,
-        guard: Callable[[x509.Certificate], T] | None = None,
-        current: tuple[str, str, PrivateKey, str] | None = None,
-    ) -> tuple[x509.Certificate, IndexEntry, T | None]:
-        """Sign under the lock with a fresh serial; record it only if the guard accepts it."""
+        current: tuple[str, str, PrivateKey, str],
+    ) -> tuple[x509.Certificate, IndexEntry]:
+        """Sign under the lock with a fresh serial; keep it as the current cert of its kind."""
         with self._mutation():
-            index = self._load_index()
+            index = self._index()
             cert = build(profiles.new_serial(index.used_serials))
-            checked = guard(cert) if guard is not None else None
-            entry = _entry_for(cert, cert.subject, kind, topic=topic)
-            pem = cert.public_bytes(serialization.Encoding.PEM)
-            atomic_write(self.directory / ISSUED / f"{entry.serial}.pem", pem)
-            if current is not None:
-                cert_name, key_name, key, passphrase = current
-                atomic_write(self.directory / key_name, encrypt_key(key, passphrase), KEY_MODE)
-                atomic_write(self.directory / cert_name, pem)
-            index.add(entry)
-            index.save(self.directory / INDEX)
-        return cert, entry, checked
+            entry = _entry_for(cert, kind)
+            cert_name, key_name, key, passphrase = current
+            atomic_write(self.directory / key_name, encrypt_key(key, passphrase), KEY_MODE)
+            atomic_write(self.directory / cert_name, cert.public_bytes(serialization.Encoding.PEM))
+            index.add(entry, cert.public_bytes(serialization.Encoding.DER))
+            self._save(index)
+        return cert, entry
 
     # ---- revoking ------------------------------------------------------------
     def revoke(
@@ -296,7 +325,7 @@ class PkiStore:
         reason = profiles.normalize_reason(reason)
         ca_key = self._ca_key(passphrase)
         with self._mutation():
-            index = self._load_index()
+            index = self._index()
             entry = _find_in(index, serial_or_name)
             if entry.kind == "ca":
                 raise PkiError("The CA cannot revoke itself.", code="invalid_target")
@@ -307,16 +336,16 @@ class PkiStore:
             revoked = entry.revoked(utcnow(), reason)
             index.replace_entry(entry, revoked)
             self._write_crl(index, ca_key, CRL_DAYS)
-            index.save(self.directory / INDEX)
+            self._save(index)
         return revoked
 
     def generate_crl(self, passphrase: str, days: int = CRL_DAYS) -> x509.CertificateRevocationList:
         """A fresh CRL; write it well before the old one's nextUpdate."""
         ca_key = self._ca_key(passphrase)
         with self._mutation():
-            index = self._load_index()
+            index = self._index()
             crl = self._write_crl(index, ca_key, days)
-            index.save(self.directory / INDEX)
+            self._save(index)
         return crl
 
     def _write_crl(
@@ -350,14 +379,18 @@ class PkiStore:
         """Drop unlocked keys from memory (attended custody)."""
         self._unlocked.clear()
 
-    def _load_index(self) -> Index:
-        index = Index.load(self.directory / INDEX)
-        issued = self.directory / ISSUED
-        if issued.is_dir():  # a certificate written just before a crash still counts as used
-            for path in issued.glob("*.pem"):
-                with contextlib.suppress(ValueError):
-                    index.used_serials.add(int(path.stem, 16))
-        return index
+    def _index(self) -> Index:
+        """The index, re-read only when the file changed (another process may write it)."""
+        path = self.directory / INDEX
+        signature = file_signature(path)
+        if self._cached is None or self._cached[0] != signature:
+            self._cached = (signature, Index.load(path))
+        return self._cached[1]
+
+    def _save(self, index: Index) -> None:
+        path = self.directory / INDEX
+        index.save(path)
+        self._cached = (file_signature(path), index)
 
     @contextlib.contextmanager
     def _mutation(self, *, creating: bool = False) -> Iterator[None]:
@@ -372,6 +405,9 @@ class PkiStore:
                 if creating and self.exists:
                     raise PkiError(f"{self.directory} already holds a CA.", code="store_exists")
                 yield
+            except BaseException:
+                self._cached = None  # the in-memory index may hold what was not saved
+                raise
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -388,12 +424,10 @@ def _load_cert(path: Path) -> x509.Certificate:
         raise PkiError(f"{path} is not a PEM certificate.", code="store_corrupt") from err
 
 
-def _entry_for(
-    cert: x509.Certificate, subject: x509.Name, kind: Kind, topic: str | None = None
-) -> IndexEntry:
+def _entry_for(cert: x509.Certificate, kind: Kind, topic: str | None = None) -> IndexEntry:
     return IndexEntry(
         serial=f"{cert.serial_number:x}",
-        cn=easyrsa.common_name(subject),
+        cn=easyrsa.common_name(cert.subject),
         kind=kind,
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,

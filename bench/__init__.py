@@ -1,0 +1,1 @@
+"""Benchmarks: measured figures and ratios against a peer run side by side."""
