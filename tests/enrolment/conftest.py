@@ -11,6 +11,7 @@ import pytest
 from custom_components.tasmota_tls.discovery import TasmotaDevice
 from custom_components.tasmota_tls.enrolment import EnrolmentRecord
 from custom_components.tasmota_tls.pki import IssuedCredential, PkiStore
+from tests.helpers.mosquitto import mosquitto_factory  # noqa: F401 (a fixture for these tests)
 
 PASSPHRASE = "correct horse battery staple"
 
