@@ -72,10 +72,11 @@ def test_wrong_server_name_and_foreign_ca_are_refused(
 ) -> None:
     broker = mosquitto_factory(_listener(guide["broker"]))
     key, cert = _device_files(guide["pki"], "tasmota_000002", guide["dir"])
-    common = {"host": "127.0.0.1", "port": broker.ports["tls_port"], "client_id": "DVES_000002"}
+    port = broker.ports["tls_port"]
     wrong_name = run_client(
-        guide["client"], server_name="mqtt.elsewhere.lan", key_file=key, cert_file=cert, **common
-    )  # type: ignore[arg-type]
+        guide["client"], host="127.0.0.1", port=port, client_id="DVES_000002",
+        server_name="mqtt.elsewhere.lan", key_file=key, cert_file=cert,
+    )  # fmt: skip
     assert wrong_name.returncode == EXIT_TLS and wrong_name.connack is None
 
     foreign = tmp_path / "foreign"
