@@ -660,7 +660,9 @@ def redact(text: str) -> str:
             lead = part[: len(part) - len(part.lstrip())]
             part = f"{lead}{word} <{len(rest.strip())} characters>"
         elif word.upper() in ("BACKLOG", "BACKLOG0") and rest.strip():
-            part = part[: part.upper().index(word.upper()) + len(word)] + " " + redact(rest.lstrip())
+            part = (
+                part[: part.upper().index(word.upper()) + len(word)] + " " + redact(rest.lstrip())
+            )
         parts.append(part)
     return ";".join(parts)
 

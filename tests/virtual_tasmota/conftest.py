@@ -52,7 +52,9 @@ class Observer:
         self._lock = threading.Lock()
         self._connected = threading.Event()
         self._subscribed = threading.Event()
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"observer-{uuid.uuid4().hex[:8]}")
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"observer-{uuid.uuid4().hex[:8]}"
+        )
         self.client.on_message = self._on_message
         self.client.on_connect = lambda *args: self._connected.set()
         self.client.on_subscribe = lambda *args: self._subscribed.set()
@@ -128,7 +130,9 @@ def observer_factory(socket_enabled: None) -> Iterator[Callable[[int], Observer]
 
 
 @pytest.fixture
-def retained(observer_factory: Callable[[int], Observer]) -> Callable[[int, str], Awaitable[Message]]:
+def retained(
+    observer_factory: Callable[[int], Observer],
+) -> Callable[[int, str], Awaitable[Message]]:
     """retained(port, topic): what a new subscriber gets right away, i.e. the retained message."""
 
     async def read(port: int, topic: str) -> Message:
@@ -145,7 +149,9 @@ Retained = Callable[[int, str], Awaitable[Message]]
 
 
 @pytest.fixture
-def observer(plain_broker: MosquittoBroker, observer_factory: Callable[[int], Observer]) -> Observer:
+def observer(
+    plain_broker: MosquittoBroker, observer_factory: Callable[[int], Observer]
+) -> Observer:
     watcher = observer_factory(plain_broker.port)
     watcher.subscribe("#")
     return watcher
@@ -192,7 +198,9 @@ async def fleet_factory(tmp_path: Path) -> AsyncIterator[FleetFactory]:
         await fleet.stop()
 
 
-async def send(observer: Observer, device: VirtualDevice, command: str, data: str = "", reply: str = "RESULT") -> Any:
+async def send(
+    observer: Observer, device: VirtualDevice, command: str, data: str = "", reply: str = "RESULT"
+) -> Any:
     """Publish cmnd/<topic>/<command> and return the JSON of the next stat/<topic>/<reply>."""
     mark = observer.mark()
     observer.publish(f"cmnd/{device.topic}/{command}", data)
@@ -211,7 +219,11 @@ class Pki:
         from cryptography.hazmat.primitives import serialization
 
         issued = self.store.issue_broker(PASSPHRASE, host)
-        cafile, certfile, keyfile = self.dir / "ca.pem", self.dir / "broker.pem", self.dir / "broker.key"
+        cafile, certfile, keyfile = (
+            self.dir / "ca.pem",
+            self.dir / "broker.pem",
+            self.dir / "broker.key",
+        )
         cafile.write_bytes(self.ca_pem)
         certfile.write_bytes(issued.certificate.public_bytes(serialization.Encoding.PEM))
         keyfile.touch(mode=0o600)

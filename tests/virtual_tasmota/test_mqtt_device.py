@@ -8,7 +8,10 @@ from .conftest import FleetFactory, Observer, Retained, send
 
 
 async def test_connect_publishes_online_discovery_and_subscribes(
-    plain_broker: MosquittoBroker, observer: Observer, fleet_factory: FleetFactory, retained: Retained
+    plain_broker: MosquittoBroker,
+    observer: Observer,
+    fleet_factory: FleetFactory,
+    retained: Retained,
 ) -> None:
     fleet = await fleet_factory(plain_broker.port)
     device = fleet.devices[0]
@@ -20,13 +23,41 @@ async def test_connect_publishes_online_discovery_and_subscribes(
     assert lwt.text == "Online"
     config = await retained(plain_broker.port, f"tasmota/discovery/{mac}/config")
     body = config.json()
-    for field in ("ip", "dn", "fn", "hn", "mac", "md", "ty", "if", "ofln", "onln", "state", "sw",
-                  "t", "ft", "tp", "rl", "swc", "swn", "btn", "so", "lk", "lt_st", "sho", "sht", "ver"):
+    for field in (
+        "ip",
+        "dn",
+        "fn",
+        "hn",
+        "mac",
+        "md",
+        "ty",
+        "if",
+        "ofln",
+        "onln",
+        "state",
+        "sw",
+        "t",
+        "ft",
+        "tp",
+        "rl",
+        "swc",
+        "swn",
+        "btn",
+        "so",
+        "lk",
+        "lt_st",
+        "sho",
+        "sht",
+        "ver",
+    ):
         assert field in body, field
     assert body["ip"] == device.ip and body["ip"].startswith("127.")
     assert body["mac"] == mac and body["t"] == device.topic and body["sw"] == "14.5.0"
     assert (body["ft"], body["tp"], body["ofln"], body["onln"]) == (
-        "%prefix%/%topic%/", ["cmnd", "stat", "tele"], "Offline", "Online"
+        "%prefix%/%topic%/",
+        ["cmnd", "stat", "tele"],
+        "Offline",
+        "Online",
     )
     sensors = await retained(plain_broker.port, f"tasmota/discovery/{mac}/sensors")
     assert sensors.json()["ver"] == 1
@@ -46,7 +77,9 @@ async def test_command_topic_is_built_from_full_topic_and_prefixes(
     fleet = await fleet_factory(plain_broker.port)
     device = fleet.devices[0]
     config = (await observer.wait_for(f"tasmota/discovery/{device.mac}/config")).json()
-    command_topic = config["ft"].replace("%prefix%", config["tp"][0]).replace("%topic%", config["t"])
+    command_topic = (
+        config["ft"].replace("%prefix%", config["tp"][0]).replace("%topic%", config["t"])
+    )
     mark = observer.mark()
     observer.publish(command_topic + "Status", "6")
     reply_topic = config["ft"].replace("%prefix%", config["tp"][1]).replace("%topic%", config["t"])
@@ -55,7 +88,10 @@ async def test_command_topic_is_built_from_full_topic_and_prefixes(
 
 
 async def test_restart_goes_offline_then_online_with_one_more_boot(
-    plain_broker: MosquittoBroker, observer: Observer, fleet_factory: FleetFactory, retained: Retained
+    plain_broker: MosquittoBroker,
+    observer: Observer,
+    fleet_factory: FleetFactory,
+    retained: Retained,
 ) -> None:
     fleet = await fleet_factory(plain_broker.port)
     device = fleet.devices[0]
@@ -64,8 +100,12 @@ async def test_restart_goes_offline_then_online_with_one_more_boot(
     mark = observer.mark()
     assert await send(observer, device, "Restart", "1") == {"Restart": "Restarting"}
     # The will: the device dropped off without a DISCONNECT.
-    await observer.wait_for(f"tele/{device.topic}/LWT", since=mark, where=lambda m: m.text == "Offline")
-    await observer.wait_for(f"tele/{device.topic}/LWT", since=mark, where=lambda m: m.text == "Online")
+    await observer.wait_for(
+        f"tele/{device.topic}/LWT", since=mark, where=lambda m: m.text == "Offline"
+    )
+    await observer.wait_for(
+        f"tele/{device.topic}/LWT", since=mark, where=lambda m: m.text == "Online"
+    )
     await device.wait_state(lambda d: d.connected, 10)
     assert (await retained(plain_broker.port, f"tele/{device.topic}/LWT")).text == "Online"
     assert device.settings.boot_count == boots + 1
@@ -103,7 +143,9 @@ async def test_mqtt_settings_commands_reply_and_restart_once_after_backlog(
         f"MqttUser bob; MqttPassword secret1; MqttClient myclient; MqttPort {plain_broker.port}; "
         "MqttHost 127.0.0.1",
     )
-    await observer.wait_for(f"tele/{device.topic}/LWT", since=mark, where=lambda m: m.text == "Online")
+    await observer.wait_for(
+        f"tele/{device.topic}/LWT", since=mark, where=lambda m: m.text == "Online"
+    )
     results = [m.json() for m in observer.since(mark, f"stat/{device.topic}/RESULT")]
     assert results == [
         {"MqttUser": "bob"},
@@ -114,7 +156,9 @@ async def test_mqtt_settings_commands_reply_and_restart_once_after_backlog(
     ]
     await device.wait_state(lambda d: d.connected, 10)
     assert device.settings.boot_count == boots + 1  # five restarting commands, one restart
-    assert plain_broker.find_log(r"New client connected from \S+ as myclient \(p2, c1, k30, u'bob'\)")
+    assert plain_broker.find_log(
+        r"New client connected from \S+ as myclient \(p2, c1, k30, u'bob'\)"
+    )
     assert await send(observer, device, "MqttPassword") == {"MqttPassword": "****"}
     assert all("secret1" not in line for line in device.events)
 
@@ -169,6 +213,10 @@ async def test_power_cycle_publishes_the_will_and_comes_back(
     device = fleet.devices[0]
     mark = observer.mark()
     await device.power_cycle(0.1)
-    await observer.wait_for(f"tele/{device.topic}/LWT", since=mark, where=lambda m: m.text == "Offline")
-    await observer.wait_for(f"tele/{device.topic}/LWT", since=mark, where=lambda m: m.text == "Online")
+    await observer.wait_for(
+        f"tele/{device.topic}/LWT", since=mark, where=lambda m: m.text == "Offline"
+    )
+    await observer.wait_for(
+        f"tele/{device.topic}/LWT", since=mark, where=lambda m: m.text == "Online"
+    )
     await device.wait_state(lambda d: d.connected and d.discovery_published, 10)
