@@ -83,10 +83,7 @@ def test_wrong_server_name_and_foreign_ca_are_refused(
     run(foreign, "init", "--cn", "Someone Else's CA")
     foreign_key, foreign_cert = _device_files(foreign, "tasmota_000003", tmp_path)
     refused = run_client(
-        guide["client"],
-        server_name=BROKER_HOST,
-        key_file=foreign_key,
-        cert_file=foreign_cert,
-        **common,
-    )  # type: ignore[arg-type]
+        guide["client"], host="127.0.0.1", port=port, client_id="DVES_000003",
+        server_name=BROKER_HOST, key_file=foreign_key, cert_file=foreign_cert,
+    )  # fmt: skip
     assert refused.returncode != EXIT_OK and refused.connack is None
