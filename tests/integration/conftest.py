@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from collections.abc import AsyncGenerator, Generator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from unittest.mock import AsyncMock, Mock, patch
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.typing import MqttMockHAClient
+
+from .mqtt_bus import MqttBus
 
 
 @pytest.fixture(autouse=True)
@@ -53,3 +66,91 @@ def discovery_config(
 def discovery_payload(**kwargs: Any) -> str:
     """The JSON text of :func:`discovery_config`."""
     return json.dumps(discovery_config(**kwargs))
+
+
+@pytest.fixture
+def mock_setup_entry() -> Generator[AsyncMock]:
+    """Keep entry setup out of config flow tests."""
+    with patch("custom_components.tasmota_tls.async_setup_entry", return_value=True) as setup_entry:
+        yield setup_entry
+
+
+@pytest.fixture
+async def mqtt_bus(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, mqtt_client_mock: Any
+) -> AsyncGenerator[MqttBus]:
+    """Home Assistant's MQTT set up on the mocked client, with retained messages."""
+    yield MqttBus(hass, mqtt_client_mock)
+    # Close the (mocked) socket as a broker would, which stops the client's timer.
+    mqtt_client_mock.on_socket_close(mqtt_client_mock, None, Mock(fileno=Mock(return_value=-1)))
+
+
+@dataclass(frozen=True)
+class CaFiles:
+    """A CA made by the test: PEM certificate, encrypted PEM key and its passphrase."""
+
+    cert_pem: str
+    key_pem: str
+    passphrase: str
+
+
+def make_ca(cn: str = "Test Home CA", passphrase: str = "correct horse") -> CaFiles:
+    """An EC CA certificate and its encrypted key, generated now."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(passphrase.encode()),
+    )
+    return CaFiles(
+        cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode(), passphrase
+    )
+
+
+@pytest.fixture(autouse=True)
+def config_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
+    """Each test gets its own configuration folder (the CA store lives under it)."""
+    hass.config.config_dir = str(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def only_our_mqtt_discovery() -> Generator[None]:
+    """MQTT discovery offers only this integration.
+
+    Home Assistant's own Tasmota integration listens to the same discovery topic,
+    but its library is not installed here; the offer it would start only fails.
+    """
+    with patch(
+        "homeassistant.components.mqtt.discovery.async_get_mqtt",
+        AsyncMock(return_value={"tasmota_tls": ["tasmota/discovery/#"]}),
+    ):
+        yield

@@ -1,0 +1,99 @@
+"""Tasmota TLS: every Tasmota device on MQTT over TLS with its own client certificate."""
+
+from __future__ import annotations
+
+import logging
+
+from homeassistant.components import mqtt
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.typing import ConfigType
+
+from .ca import CertificateAuthority, store_directory
+from .const import CONF_STORE_ID, DOMAIN
+from .issues import async_clear_entry_issues
+from .journal import EnrolmentJournal
+from .lifecycle import Lifecycle
+from .manager import TlsManager
+from .models import TasmotaTlsConfigEntry, TasmotaTlsData
+from .pki import PkiError
+from .services import async_setup_services
+
+_LOGGER = logging.getLogger(__name__)
+
+PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.SENSOR]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions once for all entries."""
+    async_setup_services(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: TasmotaTlsConfigEntry) -> bool:
+    """Open the CA, restore the journal, follow discovery, resume enrolments."""
+    if not await mqtt.async_wait_for_mqtt_client(hass):
+        raise ConfigEntryNotReady(translation_domain=DOMAIN, translation_key="mqtt_unavailable")
+
+    ca = CertificateAuthority(hass, store_directory(hass, entry.data[CONF_STORE_ID]))
+    try:
+        await ca.async_refresh()
+    except PkiError as err:
+        _LOGGER.error("The CA store of %s cannot be read: %s", entry.title, err)
+        raise ConfigEntryError(
+            translation_domain=DOMAIN, translation_key="store_unreadable"
+        ) from err
+
+    journal = EnrolmentJournal(hass, entry.entry_id)
+    await journal.async_load()
+    manager = TlsManager(hass, entry, ca, journal)
+    entry.runtime_data = TasmotaTlsData(ca=ca, manager=manager)
+
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    entry.async_on_unload(manager.async_stop)
+    await manager.async_start()
+    await Lifecycle(hass, entry, manager).async_start()
+    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    return True
+
+
+async def _async_options_updated(hass: HomeAssistant, entry: TasmotaTlsConfigEntry) -> None:
+    """Options change timers and enrolment settings: start over with them."""
+    await hass.config_entries.async_reload(entry.entry_id)
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: TasmotaTlsConfigEntry) -> bool:
+    """Stop following devices; running enrolments are cancelled with the entry's tasks."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: TasmotaTlsConfigEntry) -> None:
+    """Clear the entry's repairs. The CA store is kept: devices still trust it."""
+    async_clear_entry_issues(hass, entry.entry_id)
+    _LOGGER.info(
+        "The CA of %s stays in %s; delete it yourself if no device needs it",
+        entry.title,
+        store_directory(hass, entry.data[CONF_STORE_ID]),
+    )
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: TasmotaTlsConfigEntry, device_entry: dr.DeviceEntry
+) -> bool:
+    """Allow removing a device that no longer announces itself."""
+    manager = entry.runtime_data.manager
+    for domain, identifier in device_entry.identifiers:
+        if domain != DOMAIN or identifier == entry.entry_id:
+            continue
+        state = manager.device_state(identifier)
+        if state is not None and state.present:
+            return False
+        await manager.async_forget(identifier)
+    return not any(
+        domain == DOMAIN and identifier == entry.entry_id
+        for domain, identifier in device_entry.identifiers
+    )

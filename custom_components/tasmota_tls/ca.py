@@ -1,0 +1,187 @@
+"""The entry's certificate authority, seen from Home Assistant.
+
+Every call into the PKI core does crypto or file I/O, so each one runs in the
+executor. The event loop only ever sees the immutable :class:`CaSnapshot`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from homeassistant.core import HomeAssistant
+
+from .const import CRL_DAYS, DEVICE_CERT_DAYS, STORAGE_DIR
+from .pki import IndexEntry, IssuedCredential, PkiError, PkiStore, tasmota_fingerprint
+
+
+def store_directory(hass: HomeAssistant, store_id: str) -> Path:
+    """Where one entry's CA, index and issued certificates are kept."""
+    return Path(hass.config.path(STORAGE_DIR, store_id))
+
+
+def ca_unique_id(certificate: x509.Certificate) -> str:
+    """The config entry's unique ID: the SHA-256 of the CA certificate."""
+    return certificate.fingerprint(hashes.SHA256()).hex()
+
+
+def ca_common_name(certificate: x509.Certificate) -> str:
+    """The CA's CN, or its whole subject when it has none."""
+    names = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return str(names[0].value) if names else certificate.subject.rfc4514_string()
+
+
+def load_certificate_pem(pem: bytes) -> x509.Certificate:
+    """Parse a PEM certificate; raises ValueError when there is none."""
+    return x509.load_pem_x509_certificate(pem)
+
+
+def read_easyrsa_ca(pki_dir: Path) -> x509.Certificate:
+    """The CA certificate of an Easy-RSA ``pki/`` directory (raises OSError/ValueError)."""
+    return load_certificate_pem((pki_dir / "ca.crt").read_bytes())
+
+
+def remove_store(directory: Path) -> None:
+    """Delete a store that was never attached to an entry (an abandoned flow)."""
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class CaSnapshot:
+    """What the CA looks like right now; safe to read from the event loop."""
+
+    ca_name: str
+    ca_not_after: dt.datetime
+    broker_not_after: dt.datetime | None
+    broker_fingerprint: str | None
+    broker_names: tuple[str, ...]
+    crl_next_update: dt.datetime | None
+    entries: tuple[IndexEntry, ...] = field(default_factory=tuple)
+
+    def device_entry(self, name: str) -> IndexEntry | None:
+        """The newest certificate issued to a device name (any status)."""
+        candidates = [e for e in self.entries if e.cn == name and e.kind == "device"]
+        if not candidates:
+            return None
+        return max(candidates, key=lambda e: (e.not_before or e.not_after, e.not_after))
+
+    def valid_device_entries(self, now: dt.datetime) -> list[IndexEntry]:
+        """Newest certificate per device name, where that one is still valid."""
+        names = {e.cn for e in self.entries if e.kind == "device"}
+        newest = (self.device_entry(name) for name in names)
+        return [e for e in newest if e is not None and e.current_status(now) == "valid"]
+
+
+def certificate_names(certificate: x509.Certificate) -> tuple[str, ...]:
+    """The DNS names and IP addresses a server certificate is valid for (lowercase)."""
+    try:
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        names = [ca_common_name(certificate)]
+    else:
+        names = [*san.get_values_for_type(x509.DNSName)]
+        names += [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
+    return tuple(sorted({name.lower() for name in names}))
+
+
+def current_broker_certificate(store: PkiStore) -> x509.Certificate | None:
+    """The broker certificate the store issued last, else the newest valid imported one."""
+    if (broker := store.broker_certificate()) is not None:
+        return broker
+    now = dt.datetime.now(dt.UTC)
+    candidates = [
+        e for e in store.entries() if e.kind == "broker" and e.current_status(now) == "valid"
+    ]
+    for entry in sorted(candidates, key=lambda e: e.not_after, reverse=True):
+        try:
+            return store.certificate(entry)
+        except (OSError, PkiError):
+            continue
+    return None
+
+
+def _snapshot(store: PkiStore) -> CaSnapshot:
+    ca = store.ca_certificate()
+    broker = current_broker_certificate(store)
+    crl = store.crl()
+    return CaSnapshot(
+        ca_name=ca_common_name(ca),
+        ca_not_after=ca.not_valid_after_utc,
+        broker_not_after=broker.not_valid_after_utc if broker is not None else None,
+        broker_fingerprint=tasmota_fingerprint(broker) if broker is not None else None,
+        broker_names=certificate_names(broker) if broker is not None else (),
+        crl_next_update=crl.next_update_utc if crl is not None else None,
+        entries=tuple(store.entries()),
+    )
+
+
+class CertificateAuthority:
+    """One entry's PkiStore, driven from the executor."""
+
+    def __init__(self, hass: HomeAssistant, directory: Path) -> None:
+        """Wrap the store in ``directory`` (nothing is read yet)."""
+        self._hass = hass
+        self.directory = directory
+        self.store = PkiStore(directory)
+        self.snapshot: CaSnapshot | None = None
+
+    async def _run[T](self, func: Callable[..., T], *args: Any) -> T:
+        return await self._hass.async_add_executor_job(func, *args)
+
+    async def async_refresh(self) -> CaSnapshot:
+        """Re-read the CA, broker certificate, CRL and index."""
+        self.snapshot = await self._run(_snapshot, self.store)
+        return self.snapshot
+
+    async def async_check_passphrase(self, passphrase: str) -> None:
+        """Raise WrongPassphraseError unless ``passphrase`` opens the CA key."""
+        await self._run(self.store.check_passphrase, passphrase)
+
+    async def async_issue_device(
+        self, passphrase: str, name: str, topic: str, command_topic: str
+    ) -> IssuedCredential:
+        """Issue a device key and certificate (the size guard runs first)."""
+
+        def issue() -> IssuedCredential:
+            return self.store.issue_device(
+                passphrase,
+                name,
+                topic=topic,
+                command_topic=command_topic,
+                days=DEVICE_CERT_DAYS,
+            )
+
+        credential = await self._run(issue)
+        await self.async_refresh()
+        return credential
+
+    async def async_revoke(self, passphrase: str, serial: str, reason: str) -> IndexEntry:
+        """Revoke one certificate and publish a fresh CRL."""
+
+        def revoke() -> IndexEntry:
+            entry = self.store.revoke(passphrase, serial, reason)
+            self.store.generate_crl(passphrase, days=CRL_DAYS)
+            return entry
+
+        entry = await self._run(revoke)
+        await self.async_refresh()
+        return entry
+
+    async def async_generate_crl(self, passphrase: str) -> None:
+        """Sign a new CRL (written to crl.pem in the store)."""
+
+        def generate() -> None:
+            self.store.generate_crl(passphrase, days=CRL_DAYS)
+
+        await self._run(generate)
+        await self.async_refresh()
+
+    async def async_ca_certificate(self) -> x509.Certificate:
+        """The CA certificate (read from disk in the executor)."""
+        return await self._run(self.store.ca_certificate)

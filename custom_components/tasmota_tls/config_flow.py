@@ -1,0 +1,425 @@
+"""Config flow for Tasmota TLS: one entry is one CA and one broker."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import voluptuous as vol
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlow,
+)
+from homeassistant.core import callback
+from homeassistant.helpers.selector import (
+    BooleanSelector,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
+from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
+
+from .ca import (
+    ca_common_name,
+    ca_unique_id,
+    load_certificate_pem,
+    read_easyrsa_ca,
+    remove_store,
+    store_directory,
+)
+from .const import (
+    CA_SOURCE_CREATE,
+    CA_SOURCE_EASYRSA,
+    CA_SOURCE_PEM,
+    CHANNEL_HTTP,
+    CHANNEL_MQTT,
+    CONF_AUTO_ENROL,
+    CONF_AUTO_RENEW,
+    CONF_BROKER_HOST,
+    CONF_BROKER_PORT,
+    CONF_CA_ALGORITHM,
+    CONF_CA_NAME,
+    CONF_CA_SOURCE,
+    CONF_CERT_PEM,
+    CONF_CHANNEL,
+    CONF_CUSTODY,
+    CONF_HTTP_PORT,
+    CONF_KEY_PEM,
+    CONF_PASSPHRASE,
+    CONF_PKI_PATH,
+    CONF_RENEW_DAYS,
+    CONF_ROLLBACK_MINUTES,
+    CONF_STORE_ID,
+    CONF_VALIDATION,
+    CONF_WEB_PASSWORD,
+    CUSTODY_ATTENDED,
+    CUSTODY_UNATTENDED,
+    DEFAULT_AUTO_ENROL,
+    DEFAULT_AUTO_RENEW,
+    DEFAULT_CA_NAME,
+    DEFAULT_CHANNEL,
+    DEFAULT_HTTP_PORT,
+    DEFAULT_RENEW_DAYS,
+    DEFAULT_ROLLBACK_MINUTES,
+    DEFAULT_TLS_PORT,
+    DEFAULT_VALIDATION,
+    DOMAIN,
+    MIN_PASSPHRASE_LENGTH,
+    VALIDATION_CA,
+    VALIDATION_FINGERPRINT,
+)
+from .host_probe import async_probe_mqtt_hosts
+from .pki import InvalidNameError, PkiError, PkiStore, WrongPassphraseError
+from .pki.limits import MAX_COMMON_NAME_CHARS as MAX_CA_NAME_CHARS
+from .pki.names import parse_host
+
+_LOGGER = logging.getLogger(__name__)
+
+DEFAULT_OPTIONS: dict[str, Any] = {
+    CONF_RENEW_DAYS: DEFAULT_RENEW_DAYS,
+    CONF_AUTO_RENEW: DEFAULT_AUTO_RENEW,
+    CONF_AUTO_ENROL: DEFAULT_AUTO_ENROL,
+    CONF_VALIDATION: DEFAULT_VALIDATION,
+    CONF_CHANNEL: DEFAULT_CHANNEL,
+    CONF_HTTP_PORT: DEFAULT_HTTP_PORT,
+    CONF_ROLLBACK_MINUTES: DEFAULT_ROLLBACK_MINUTES,
+}
+
+_PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
+_MULTILINE = TextSelector(TextSelectorConfig(multiline=True))
+_PORT = NumberSelector(NumberSelectorConfig(min=1, max=65535, mode=NumberSelectorMode.BOX))
+
+
+def _select(key: str, options: list[str]) -> SelectSelector:
+    return SelectSelector(
+        SelectSelectorConfig(options=options, translation_key=key, mode=SelectSelectorMode.LIST)
+    )
+
+
+_CUSTODY = _select(CONF_CUSTODY, [CUSTODY_UNATTENDED, CUSTODY_ATTENDED])
+
+
+def _broker_schema(host: str, port: int) -> vol.Schema:
+    return vol.Schema(
+        {
+            vol.Required(CONF_BROKER_HOST, default=host): str,
+            vol.Required(CONF_BROKER_PORT, default=port): _PORT,
+        }
+    )
+
+
+def _parse_broker(user_input: dict[str, Any], errors: dict[str, str]) -> tuple[str, int] | None:
+    try:
+        _, host = parse_host(user_input[CONF_BROKER_HOST])
+    except InvalidNameError:
+        errors[CONF_BROKER_HOST] = "invalid_host"
+        return None
+    return host, int(user_input[CONF_BROKER_PORT])
+
+
+class TasmotaTlsConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Create or import a CA, then name the broker."""
+
+    VERSION = 1
+
+    def __init__(self) -> None:
+        """Start with nothing chosen."""
+        self._data: dict[str, Any] = {}
+        self._ca_name = DEFAULT_CA_NAME
+        self._store_dir: Path | None = None
+        self._entry_created = False
+        self._reported_hosts: set[str] | None = None
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> TasmotaTlsOptionsFlow:
+        """Options: renewal, auto-enrol, validation mode and channel."""
+        return TasmotaTlsOptionsFlow()
+
+    async def async_step_mqtt(self, discovery_info: MqttServiceInfo) -> ConfigFlowResult:
+        """Offer the integration when a Tasmota device announces itself."""
+        if not discovery_info.payload:
+            return self.async_abort(reason="invalid_discovery_info")
+        if self._async_current_entries():
+            return self.async_abort(reason="already_configured")
+        # One offer at a time; the CA's fingerprint replaces this ID later.
+        await self.async_set_unique_id(DOMAIN)
+        return await self.async_step_discovery_confirm()
+
+    async def async_step_discovery_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Confirm setting up TLS for the discovered devices."""
+        if user_input is not None:
+            return await self.async_step_user()
+        self._set_confirm_only()
+        return self.async_show_form(step_id="discovery_confirm")
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Choose between a new CA and an existing one."""
+        return self.async_show_menu(
+            step_id="user", menu_options=["create_ca", "import_easyrsa", "import_pem"]
+        )
+
+    async def async_step_create_ca(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """A new CA; its key is encrypted with the passphrase."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            if not 0 < len(user_input[CONF_CA_NAME].strip()) <= MAX_CA_NAME_CHARS:
+                errors[CONF_CA_NAME] = "invalid_ca_name"
+            if len(user_input[CONF_PASSPHRASE]) < MIN_PASSPHRASE_LENGTH:
+                errors[CONF_PASSPHRASE] = "passphrase_too_short"
+            if not errors:
+                self._ca_name = user_input[CONF_CA_NAME].strip()
+                self._data[CONF_CA_ALGORITHM] = user_input[CONF_CA_ALGORITHM]
+                self._remember_custody(CA_SOURCE_CREATE, user_input)
+                return await self.async_step_broker()
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_CA_NAME, default=DEFAULT_CA_NAME): str,
+                vol.Required(CONF_CA_ALGORITHM, default="rsa"): _select(
+                    CONF_CA_ALGORITHM, ["rsa", "ec"]
+                ),
+                vol.Required(CONF_CUSTODY, default=CUSTODY_UNATTENDED): _CUSTODY,
+                vol.Required(CONF_PASSPHRASE): _PASSWORD,
+            }
+        )
+        return self.async_show_form(
+            step_id="create_ca",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input),
+            errors=errors,
+            description_placeholders={"min_length": str(MIN_PASSPHRASE_LENGTH)},
+        )
+
+    async def async_step_import_easyrsa(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Take over the CA of an Easy-RSA ``pki/`` directory."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            pki_dir = Path(user_input[CONF_PKI_PATH].strip())
+            passphrase = user_input[CONF_PASSPHRASE]
+            try:
+                certificate = await self.hass.async_add_executor_job(read_easyrsa_ca, pki_dir)
+            except (OSError, ValueError):
+                errors[CONF_PKI_PATH] = "pki_not_found"
+            else:
+                await self.async_set_unique_id(ca_unique_id(certificate), raise_on_progress=False)
+                self._abort_if_unique_id_configured()
+                self._ca_name = ca_common_name(certificate)
+                error = await self._async_import(
+                    lambda store: store.import_easyrsa(pki_dir, passphrase)
+                )
+                if error is None:
+                    self._remember_custody(CA_SOURCE_EASYRSA, user_input)
+                    return await self.async_step_broker()
+                errors["base"] = error
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_PKI_PATH): str,
+                vol.Required(CONF_CUSTODY, default=CUSTODY_UNATTENDED): _CUSTODY,
+                vol.Required(CONF_PASSPHRASE): _PASSWORD,
+            }
+        )
+        return self.async_show_form(
+            step_id="import_easyrsa",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input),
+            errors=errors,
+        )
+
+    async def async_step_import_pem(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Take over a CA given as PEM certificate and encrypted PEM key."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            cert_pem = user_input[CONF_CERT_PEM].strip().encode()
+            key_pem = user_input[CONF_KEY_PEM].strip().encode()
+            passphrase = user_input[CONF_PASSPHRASE]
+            try:
+                certificate = await self.hass.async_add_executor_job(load_certificate_pem, cert_pem)
+            except ValueError:
+                errors[CONF_CERT_PEM] = "invalid_certificate"
+            else:
+                await self.async_set_unique_id(ca_unique_id(certificate), raise_on_progress=False)
+                self._abort_if_unique_id_configured()
+                self._ca_name = ca_common_name(certificate)
+                error = await self._async_import(
+                    lambda store: store.import_pem(cert_pem, key_pem, passphrase)
+                )
+                if error is None:
+                    self._remember_custody(CA_SOURCE_PEM, user_input)
+                    return await self.async_step_broker()
+                errors["base"] = error
+        # The key is never offered back as a suggested value.
+        suggested = {k: v for k, v in (user_input or {}).items() if k == CONF_CERT_PEM}
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_CERT_PEM): _MULTILINE,
+                vol.Required(CONF_KEY_PEM): _MULTILINE,
+                vol.Required(CONF_CUSTODY, default=CUSTODY_UNATTENDED): _CUSTODY,
+                vol.Required(CONF_PASSPHRASE): _PASSWORD,
+            }
+        )
+        return self.async_show_form(
+            step_id="import_pem",
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),
+            errors=errors,
+        )
+
+    async def async_step_broker(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """The broker's name (MqttHost on every device, CN/SAN of its certificate) and port."""
+        errors: dict[str, str] = {}
+        if self._reported_hosts is None:
+            self._reported_hosts = await async_probe_mqtt_hosts(self.hass)
+        if user_input is not None and (broker := _parse_broker(user_input, errors)):
+            self._data[CONF_BROKER_HOST], self._data[CONF_BROKER_PORT] = broker
+            if self._reported_hosts - {broker[0]}:
+                return await self.async_step_broker_mismatch()
+            return await self._async_finish()
+        default_host = min(self._reported_hosts) if self._reported_hosts else ""
+        return self.async_show_form(
+            step_id="broker",
+            data_schema=self.add_suggested_values_to_schema(
+                _broker_schema(default_host, DEFAULT_TLS_PORT), user_input
+            ),
+            errors=errors,
+        )
+
+    async def async_step_broker_mismatch(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Warn that devices reach the broker under another name today."""
+        if user_input is not None:
+            return await self._async_finish()
+        return self.async_show_form(
+            step_id="broker_mismatch",
+            description_placeholders={
+                "broker_host": self._data[CONF_BROKER_HOST],
+                "reported_hosts": ", ".join(sorted(self._reported_hosts or ())),
+            },
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the broker host or TLS port."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None and (broker := _parse_broker(user_input, errors)):
+            return self.async_update_reload_and_abort(
+                entry, data_updates={CONF_BROKER_HOST: broker[0], CONF_BROKER_PORT: broker[1]}
+            )
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(
+                _broker_schema(entry.data[CONF_BROKER_HOST], entry.data[CONF_BROKER_PORT]),
+                user_input,
+            ),
+            errors=errors,
+        )
+
+    def _remember_custody(self, source: str, user_input: dict[str, Any]) -> None:
+        self._data[CONF_CA_SOURCE] = source
+        self._data[CONF_CUSTODY] = user_input[CONF_CUSTODY]
+        # Kept only in memory until the entry is created; stored only when unattended.
+        self._data[CONF_PASSPHRASE] = user_input[CONF_PASSPHRASE]
+
+    def _new_store_dir(self) -> Path:
+        store_id = uuid.uuid4().hex
+        self._data[CONF_STORE_ID] = store_id
+        self._store_dir = store_directory(self.hass, store_id)
+        return self._store_dir
+
+    async def _async_import(self, do_import: Callable[[PkiStore], object]) -> str | None:
+        """Import into a fresh store; return an error key, or None on success."""
+        if self._store_dir is not None:
+            await self.hass.async_add_executor_job(remove_store, self._store_dir)
+        store = PkiStore(self._new_store_dir())
+        try:
+            await self.hass.async_add_executor_job(do_import, store)
+        except WrongPassphraseError:
+            error = "wrong_passphrase"
+        except PkiError as err:
+            _LOGGER.warning("Importing the CA failed: %s", err)
+            error = "import_failed"
+        else:
+            return None
+        await self.hass.async_add_executor_job(remove_store, store.directory)
+        return error
+
+    async def _async_finish(self) -> ConfigFlowResult:
+        passphrase = self._data[CONF_PASSPHRASE]
+        if self._data[CONF_CA_SOURCE] == CA_SOURCE_CREATE:
+            store = PkiStore(self._new_store_dir())
+            algorithm = self._data.pop(CONF_CA_ALGORITHM)
+
+            def create() -> Any:
+                return store.init_ca(passphrase, self._ca_name, algo=algorithm)
+
+            certificate = await self.hass.async_add_executor_job(create)
+            await self.async_set_unique_id(ca_unique_id(certificate), raise_on_progress=False)
+        data = dict(self._data)
+        if data[CONF_CUSTODY] == CUSTODY_ATTENDED:
+            del data[CONF_PASSPHRASE]
+        self._entry_created = True
+        return self.async_create_entry(title=self._ca_name, data=data, options=DEFAULT_OPTIONS)
+
+    @callback
+    def async_remove(self) -> None:
+        """Drop a CA store this flow wrote but never attached to an entry."""
+        if self._store_dir is not None and not self._entry_created:
+            self.hass.async_add_executor_job(remove_store, self._store_dir)
+
+
+class TasmotaTlsOptionsFlow(OptionsFlow):
+    """Renewal window, automation switches, validation mode and channel."""
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """One form with every option."""
+        if user_input is not None:
+            user_input[CONF_RENEW_DAYS] = int(user_input[CONF_RENEW_DAYS])
+            user_input[CONF_HTTP_PORT] = int(user_input[CONF_HTTP_PORT])
+            user_input[CONF_ROLLBACK_MINUTES] = int(user_input[CONF_ROLLBACK_MINUTES])
+            # The web password is never shown again: left empty, the old one stays.
+            if not user_input.get(CONF_WEB_PASSWORD) and (
+                old := self.config_entry.options.get(CONF_WEB_PASSWORD)
+            ):
+                user_input[CONF_WEB_PASSWORD] = old
+            return self.async_create_entry(data=user_input)
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_RENEW_DAYS): NumberSelector(
+                    NumberSelectorConfig(min=1, max=180, mode=NumberSelectorMode.BOX)
+                ),
+                vol.Required(CONF_AUTO_RENEW): BooleanSelector(),
+                vol.Required(CONF_AUTO_ENROL): BooleanSelector(),
+                vol.Required(CONF_VALIDATION): _select(
+                    CONF_VALIDATION, [VALIDATION_FINGERPRINT, VALIDATION_CA]
+                ),
+                vol.Required(CONF_CHANNEL): _select(CONF_CHANNEL, [CHANNEL_HTTP, CHANNEL_MQTT]),
+                vol.Required(CONF_HTTP_PORT): _PORT,
+                vol.Optional(CONF_WEB_PASSWORD): _PASSWORD,
+                vol.Required(CONF_ROLLBACK_MINUTES): NumberSelector(
+                    NumberSelectorConfig(min=1, max=60, mode=NumberSelectorMode.BOX)
+                ),
+            }
+        )
+        current = {**DEFAULT_OPTIONS, **self.config_entry.options}
+        current.pop(CONF_WEB_PASSWORD, None)
+        return self.async_show_form(
+            step_id="init", data_schema=self.add_suggested_values_to_schema(schema, current)
+        )

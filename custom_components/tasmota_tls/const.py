@@ -1,0 +1,85 @@
+"""Constants for the Tasmota TLS integration."""
+
+from __future__ import annotations
+
+from typing import Final
+
+DOMAIN: Final = "tasmota_tls"
+
+# Config entry data
+CONF_CA_SOURCE: Final = "ca_source"
+CONF_CUSTODY: Final = "custody"
+CONF_PASSPHRASE: Final = "passphrase"  # noqa: S105 (a key name)
+CONF_STORE_ID: Final = "store_id"
+CONF_BROKER_HOST: Final = "broker_host"
+CONF_BROKER_PORT: Final = "broker_port"
+CONF_CA_NAME: Final = "ca_name"
+CONF_CA_ALGORITHM: Final = "ca_algorithm"
+CONF_PKI_PATH: Final = "pki_path"
+CONF_CERT_PEM: Final = "certificate_pem"
+CONF_KEY_PEM: Final = "key_pem"
+
+CA_SOURCE_CREATE: Final = "create"
+CA_SOURCE_EASYRSA: Final = "easyrsa"
+CA_SOURCE_PEM: Final = "pem"
+
+CUSTODY_UNATTENDED: Final = "unattended"
+CUSTODY_ATTENDED: Final = "attended"
+
+# Options
+CONF_RENEW_DAYS: Final = "renew_days"
+CONF_AUTO_RENEW: Final = "auto_renew"
+CONF_AUTO_ENROL: Final = "auto_enrol"
+CONF_VALIDATION: Final = "validation"
+CONF_CHANNEL: Final = "channel"
+CONF_HTTP_PORT: Final = "http_port"
+CONF_WEB_PASSWORD: Final = "web_password"  # noqa: S105 (a key name)
+CONF_ROLLBACK_MINUTES: Final = "rollback_minutes"
+
+VALIDATION_FINGERPRINT: Final = "fingerprint"
+VALIDATION_CA: Final = "ca"
+CHANNEL_HTTP: Final = "http"
+CHANNEL_MQTT: Final = "mqtt"
+
+DEFAULT_CA_NAME: Final = "Tasmota TLS CA"
+DEFAULT_TLS_PORT: Final = 8883
+DEFAULT_RENEW_DAYS: Final = 30
+DEFAULT_AUTO_RENEW: Final = True
+DEFAULT_AUTO_ENROL: Final = False
+DEFAULT_VALIDATION: Final = VALIDATION_FINGERPRINT
+DEFAULT_CHANNEL: Final = CHANNEL_HTTP
+DEFAULT_HTTP_PORT: Final = 80
+DEFAULT_ROLLBACK_MINUTES: Final = 5
+MIN_PASSPHRASE_LENGTH: Final = 8
+
+# Device certificates live a year; the CRL a month and is rebuilt with a third left.
+DEVICE_CERT_DAYS: Final = 365
+CRL_DAYS: Final = 30
+CRL_REFRESH_WHEN_LEFT_DAYS: Final = 10
+CA_EXPIRY_WARNING_DAYS: Final = 90
+
+# Service fields
+ATTR_DEVICE_ID: Final = "device_id"
+ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
+ATTR_REASON: Final = "reason"
+
+SERVICE_ENROLL: Final = "enroll"
+SERVICE_RENEW: Final = "renew"
+SERVICE_REVOKE: Final = "revoke"
+SERVICE_EXPORT_TRUST_ANCHOR: Final = "export_trust_anchor"
+SERVICE_EXPORT_BROKER_BUNDLE: Final = "export_broker_bundle"
+
+# Events fired for automations
+EVENT_TASMOTA_TLS: Final = "tasmota_tls_event"
+EVENT_ENROLLED: Final = "enrolled"
+EVENT_ENROLMENT_FAILED: Final = "enrolment_failed"
+EVENT_CERTIFICATE_EXPIRING: Final = "certificate_expiring"
+EVENT_CERTIFICATE_EXPIRED: Final = "certificate_expired"
+EVENT_RENEWED: Final = "renewed"
+EVENT_REVOKED: Final = "revoked"
+
+FIRMWARE_DOCS_URL: Final = "https://tasmota.github.io/docs/TLS/"
+
+# Where the CA and the certificates it issued are kept: one directory per entry.
+STORAGE_DIR: Final = ".storage/tasmota_tls"
+EXPORT_DIR: Final = "tasmota_tls"

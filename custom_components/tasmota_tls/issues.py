@@ -1,0 +1,58 @@
+"""Repair issues for problems the user can fix."""
+
+from __future__ import annotations
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+
+from .const import DOMAIN, FIRMWARE_DOCS_URL
+
+ISSUE_CA_EXPIRING = "ca_expiring"
+ISSUE_BROKER_NAME_MISMATCH = "broker_name_mismatch"
+ISSUE_CRL_STALE = "crl_stale"
+ISSUE_DEVICES_EXPIRING = "devices_expiring"
+ISSUE_NO_TLSKEY_SUPPORT = "no_tlskey_support"
+ISSUE_BROKER_CERTIFICATE_MISSING = "broker_certificate_missing"
+
+
+def issue_id(kind: str, entry_id: str, mac: str | None = None) -> str:
+    """One issue per kind and entry (and device, where it concerns one)."""
+    return f"{kind}_{entry_id}" + (f"_{mac}" if mac else "")
+
+
+@callback
+def async_set_issue(
+    hass: HomeAssistant,
+    kind: str,
+    entry_id: str,
+    active: bool,
+    placeholders: dict[str, str] | None = None,
+    *,
+    mac: str | None = None,
+    severity: ir.IssueSeverity = ir.IssueSeverity.WARNING,
+) -> None:
+    """Create the issue when ``active``, delete it otherwise."""
+    identifier = issue_id(kind, entry_id, mac)
+    if not active:
+        ir.async_delete_issue(hass, DOMAIN, identifier)
+        return
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        identifier,
+        is_fixable=False,
+        is_persistent=False,
+        severity=severity,
+        translation_key=kind,
+        translation_placeholders=placeholders,
+        learn_more_url=FIRMWARE_DOCS_URL if kind == ISSUE_NO_TLSKEY_SUPPORT else None,
+    )
+
+
+@callback
+def async_clear_entry_issues(hass: HomeAssistant, entry_id: str) -> None:
+    """Remove every issue of an entry that is being removed."""
+    registry = ir.async_get(hass)
+    for domain, identifier in list(registry.issues):
+        if domain == DOMAIN and entry_id in identifier:
+            ir.async_delete_issue(hass, DOMAIN, identifier)

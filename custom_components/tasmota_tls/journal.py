@@ -1,0 +1,79 @@
+"""The enrolment journal: each device's last enrolment record and current certificate.
+
+Saved through Home Assistant's Store before every enrolment step, so a restart in
+the middle of an enrolment finds the record and resumes it. Records never hold key
+material (the engine guarantees it); the store only adds serial numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.storage import Store
+
+from .const import DOMAIN
+from .enrolment import EnrolmentRecord
+
+STORAGE_VERSION = 1
+
+
+class _JournalData(TypedDict):
+    records: dict[str, dict[str, Any]]
+    certificates: dict[str, str]
+    names: dict[str, str]
+
+
+class EnrolmentJournal:
+    """Per device (by MAC): last record, serial of the certificate in use, certificate name."""
+
+    def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
+        """Bind to the entry's storage file (nothing is read yet)."""
+        self._store: Store[_JournalData] = Store(
+            hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}.journal", private=True
+        )
+        self.records: dict[str, EnrolmentRecord] = {}
+        self.certificates: dict[str, str] = {}
+        self.names: dict[str, str] = {}
+
+    async def async_load(self) -> None:
+        """Read the journal written before the last shutdown."""
+        data = await self._store.async_load()
+        if data is None:
+            return
+        self.records = {
+            mac: EnrolmentRecord.from_dict(record) for mac, record in data["records"].items()
+        }
+        self.certificates = dict(data["certificates"])
+        self.names = dict(data.get("names", {}))
+
+    async def async_record(self, record: EnrolmentRecord) -> None:
+        """Persist ``record`` now (the engine calls this before each step)."""
+        self.records[record.mac] = record
+        await self._async_save()
+
+    async def async_set_certificate(self, mac: str, serial: str, name: str) -> None:
+        """Remember which certificate a device now uses."""
+        self.certificates[mac] = serial
+        self.names[mac] = name
+        await self._async_save()
+
+    async def async_forget(self, mac: str) -> None:
+        """Drop a device removed by the user."""
+        self.records.pop(mac, None)
+        self.certificates.pop(mac, None)
+        self.names.pop(mac, None)
+        await self._async_save()
+
+    def pending(self) -> list[EnrolmentRecord]:
+        """Records of enrolments that were still running."""
+        return [record for record in self.records.values() if not record.finished]
+
+    async def _async_save(self) -> None:
+        await self._store.async_save(
+            {
+                "records": {mac: record.to_dict() for mac, record in self.records.items()},
+                "certificates": dict(self.certificates),
+                "names": dict(self.names),
+            }
+        )

@@ -1,0 +1,496 @@
+"""Runs enrolments, renewals and revocations for one entry and tracks their outcome.
+
+The steps of an enrolment are the enrolment engine's. This module decides when to
+run them, supplies the credential (issued in the executor) and the journal, and
+turns the outcome into entity state, a ``tasmota_tls_event`` and a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.helpers.event import async_call_later
+from homeassistant.util import dt as dt_util
+
+from .ca import CertificateAuthority
+from .const import (
+    CONF_AUTO_ENROL,
+    CONF_BROKER_HOST,
+    CONF_BROKER_PORT,
+    CONF_CHANNEL,
+    CONF_CUSTODY,
+    CONF_HTTP_PORT,
+    CONF_PASSPHRASE,
+    CONF_ROLLBACK_MINUTES,
+    CONF_VALIDATION,
+    CONF_WEB_PASSWORD,
+    CUSTODY_UNATTENDED,
+    DEFAULT_AUTO_ENROL,
+    DEFAULT_CHANNEL,
+    DEFAULT_HTTP_PORT,
+    DEFAULT_ROLLBACK_MINUTES,
+    DEFAULT_VALIDATION,
+    DOMAIN,
+    EVENT_ENROLLED,
+    EVENT_ENROLMENT_FAILED,
+    EVENT_RENEWED,
+    EVENT_REVOKED,
+    EVENT_TASMOTA_TLS,
+    FIRMWARE_DOCS_URL,
+    VALIDATION_FINGERPRINT,
+)
+from .discovery import TasmotaDevice
+from .enrolment import (
+    Enroller,
+    EnrolmentError,
+    EnrolmentOptions,
+    EnrolmentRecord,
+    EnrolmentStep,
+)
+from .issues import ISSUE_NO_TLSKEY_SUPPORT, async_set_issue
+from .journal import EnrolmentJournal
+from .models import DeviceState, TasmotaTlsConfigEntry, TlsStatus
+from .pki import IndexEntry, IssuedCredential, PkiError, WrongPassphraseError
+from .pki.names import validate_common_name
+from .tracker import DeviceTracker
+
+_LOGGER = logging.getLogger(__name__)
+
+SIGNAL_NEW_DEVICE = f"{DOMAIN}_new_device_{{}}"
+MAX_PARALLEL_ENROLMENTS = 2
+# After a restart, a pending enrolment whose device does not announce itself again
+# within this time is marked failed rather than left pending.
+RESUME_GRACE = dt.timedelta(minutes=2)
+# Engine timing that is not a user option; tests shorten it.
+ENGINE_TIMING: dict[str, float] = {}
+
+type Operation = Literal["enrol", "renew"]
+
+
+def certificate_name(device: TasmotaDevice) -> str:
+    """The CN for a device: its MQTT topic, so broker ACLs can use ``%u`` as the topic."""
+    try:
+        return validate_common_name(device.topic)
+    except PkiError:
+        return f"tasmota-{device.mac}"
+
+
+class TlsManager:
+    """Device list, enrolment state and the operations on one entry's devices."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: TasmotaTlsConfigEntry,
+        ca: CertificateAuthority,
+        journal: EnrolmentJournal,
+    ) -> None:
+        """Wire the tracker; nothing is subscribed until async_start."""
+        self.hass = hass
+        self.entry = entry
+        self.ca = ca
+        self.journal = journal
+        self.tracker = DeviceTracker(
+            hass,
+            lambda: int(entry.data[CONF_BROKER_PORT]),
+            self._device_added,
+            self._device_changed,
+        )
+        self._listeners: dict[CALLBACK_TYPE, None] = {}
+        self._active: dict[str, Operation] = {}
+        self._semaphore = asyncio.Semaphore(MAX_PARALLEL_ENROLMENTS)
+        self._to_resume: dict[str, EnrolmentRecord] = {}
+        self._transport: Any = None
+        self.revocations_pending: dict[str, str] = {}
+
+    # ---- lifecycle -------------------------------------------------------------
+
+    async def async_start(self) -> None:
+        """Resume what a restart interrupted, then follow discovery."""
+        self._to_resume = {record.mac: record for record in self.journal.pending()}
+        await self.tracker.async_start()
+        if self._to_resume:
+            self.entry.async_on_unload(
+                async_call_later(self.hass, RESUME_GRACE, self._give_up_on_missing)
+            )
+
+    @callback
+    def async_stop(self) -> None:
+        """Unsubscribe; running operations are cancelled with the entry's tasks."""
+        self.tracker.async_stop()
+
+    # ---- listeners ---------------------------------------------------------------
+
+    @callback
+    def async_add_listener(self, update: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Call ``update`` whenever any device's state changes."""
+        self._listeners[update] = None
+
+        @callback
+        def remove() -> None:
+            self._listeners.pop(update, None)
+
+        return remove
+
+    @callback
+    def async_notify(self) -> None:
+        """Tell entities to re-read their state."""
+        for update in list(self._listeners):
+            update()
+
+    @callback
+    def _device_added(self, state: DeviceState) -> None:
+        async_dispatcher_send(
+            self.hass, SIGNAL_NEW_DEVICE.format(self.entry.entry_id), state.device.mac
+        )
+        mac = state.device.mac
+        if self._to_resume.pop(mac, None) is not None:
+            self.async_resume(mac)
+        elif self._should_auto_enrol(mac):
+            _LOGGER.info("Enrolling newly discovered Tasmota %s", mac)
+            self._start(mac, "enrol", self._async_operate(mac, "enrol", self._stored_passphrase()))
+
+    @callback
+    def _device_changed(self, state: DeviceState) -> None:
+        self.async_notify()
+
+    def _should_auto_enrol(self, mac: str) -> bool:
+        return (
+            self.entry.options.get(CONF_AUTO_ENROL, DEFAULT_AUTO_ENROL)
+            and self.entry.data[CONF_CUSTODY] == CUSTODY_UNATTENDED
+            and mac not in self.journal.records  # never tried: a failure is not retried
+            and self.certificate(mac) is None
+        )
+
+    # ---- state for entities ----------------------------------------------------------
+
+    def device_state(self, mac: str) -> DeviceState | None:
+        """The tracked state, if the device was discovered."""
+        return self.tracker.devices.get(mac)
+
+    def certificate(self, mac: str) -> IndexEntry | None:
+        """The certificate the device uses (ours, or one imported under its topic)."""
+        snapshot = self.ca.snapshot
+        if snapshot is None:
+            return None
+        if (serial := self.journal.certificates.get(mac)) is not None:
+            for entry in snapshot.entries:
+                if entry.serial == serial:
+                    return entry
+        if (state := self.tracker.devices.get(mac)) is not None:
+            return snapshot.device_entry(certificate_name(state.device))
+        return None
+
+    def status(self, mac: str) -> TlsStatus:
+        """The TLS status sensor's state."""
+        record = self.journal.records.get(mac)
+        if mac in self._active or (record is not None and not record.finished):
+            return TlsStatus.ENROLLING
+        state = self.tracker.devices.get(mac)
+        online = state is not None and state.present and bool(state.online)
+        tls = online and state is not None and bool(state.mqtt_tls)
+        certificate = self.certificate(mac)
+        if certificate is not None:
+            current = certificate.current_status(dt_util.utcnow())
+            if current == "revoked":
+                return TlsStatus.REVOKED
+            if current == "expired":
+                return TlsStatus.EXPIRED
+        if record is not None and record.step == EnrolmentStep.FAILED and not tls:
+            return TlsStatus.FAILED
+        if certificate is None:
+            return TlsStatus.NOT_ENROLLED
+        if not online:
+            return TlsStatus.OFFLINE
+        return TlsStatus.CONNECTED_TLS if tls else TlsStatus.CONNECTED_PLAIN
+
+    @callback
+    def async_resume(self, mac: str) -> None:
+        """Continue a journaled enrolment that has not finished."""
+        state, record = self.tracker.devices.get(mac), self.journal.records.get(mac)
+        if state is None or record is None or record.finished or mac in self._active:
+            return
+        self._start(mac, record.operation, self._async_resume(state.device, record))
+
+    @callback
+    def async_start_renewal(self, mac: str, passphrase: str) -> None:
+        """Renew in the background (lifecycle); a running operation is left alone."""
+        if mac not in self._active and mac in self.tracker.devices:
+            self._start(mac, "renew", self._async_operate(mac, "renew", passphrase))
+
+    async def async_forget(self, mac: str) -> None:
+        """Drop a device the user removed (its certificates stay in the CA's index)."""
+        self.tracker.async_forget(mac)
+        await self.journal.async_forget(mac)
+        self.async_notify()
+
+    def is_busy(self, mac: str) -> bool:
+        """True while an enrolment or renewal of the device runs."""
+        return mac in self._active
+
+    # ---- operations ----------------------------------------------------------------
+
+    async def async_request(
+        self, mac: str, operation: Operation, passphrase: str | None = None
+    ) -> None:
+        """Check what can be checked now, then run the operation in the background.
+
+        Raises a translated error when the device is unknown or busy, the passphrase
+        is missing or wrong, or the broker's fingerprint is unknown.
+        """
+        state = self.tracker.devices.get(mac)
+        if state is None or not state.present:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN, translation_key="device_not_discovered"
+            )
+        if mac in self._active:
+            raise ServiceValidationError(translation_domain=DOMAIN, translation_key="busy")
+        if operation == "renew" and self.certificate(mac) is None:
+            raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_enrolled")
+        secret = await self.async_passphrase(passphrase)
+        self.enrolment_options()  # raises when the options cannot work
+        self._start(mac, operation, self._async_operate(mac, operation, secret))
+
+    async def async_passphrase(self, given: str | None) -> str:
+        """The CA passphrase: kept (unattended) or given with the request (attended)."""
+        secret = self._stored_passphrase() or given
+        if not secret:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN, translation_key="passphrase_required"
+            )
+        try:
+            await self.ca.async_check_passphrase(secret)
+        except WrongPassphraseError:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN, translation_key="wrong_passphrase"
+            ) from None
+        return secret
+
+    def _stored_passphrase(self) -> str | None:
+        passphrase: str | None = self.entry.data.get(CONF_PASSPHRASE)
+        return passphrase
+
+    def enrolment_options(self) -> EnrolmentOptions:
+        """Engine options from the entry; raises a translated error if unusable."""
+        options = self.entry.options
+        validation = options.get(CONF_VALIDATION, DEFAULT_VALIDATION)
+        fingerprint = self.ca.snapshot.broker_fingerprint if self.ca.snapshot else None
+        if validation == VALIDATION_FINGERPRINT and fingerprint is None:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN, translation_key="broker_certificate_missing"
+            )
+        return EnrolmentOptions(
+            broker_host=self.entry.data[CONF_BROKER_HOST],
+            broker_port=int(self.entry.data[CONF_BROKER_PORT]),
+            validation=validation,
+            fingerprint=fingerprint,
+            channel=options.get(CONF_CHANNEL, DEFAULT_CHANNEL),
+            http_port=int(options.get(CONF_HTTP_PORT, DEFAULT_HTTP_PORT)),
+            web_password=options.get(CONF_WEB_PASSWORD) or None,
+            rollback_minutes=int(options.get(CONF_ROLLBACK_MINUTES, DEFAULT_ROLLBACK_MINUTES)),
+            **ENGINE_TIMING,  # type: ignore[arg-type]
+        )
+
+    def _enroller(self) -> Enroller:
+        if self._transport is None:
+            from .enrolment.ha_transport import HomeAssistantTransport  # noqa: PLC0415
+
+            self._transport = HomeAssistantTransport(self.hass)
+        return Enroller(self._transport, self.enrolment_options())
+
+    @callback
+    def _start(self, mac: str, operation: Operation, job: Awaitable[None]) -> None:
+        self._active[mac] = operation
+        self.async_notify()
+
+        async def run() -> None:
+            try:
+                async with self._semaphore:
+                    await job
+            finally:
+                self._active.pop(mac, None)
+                self.async_notify()
+
+        self.entry.async_create_background_task(
+            self.hass, run(), f"{DOMAIN} {operation} {mac}", eager_start=True
+        )
+
+    async def _async_operate(self, mac: str, operation: Operation, passphrase: str | None) -> None:
+        state = self.tracker.devices[mac]
+        device = state.device
+        name = self.journal.names.get(mac) or certificate_name(device)
+        previous = self.journal.certificates.get(mac)
+        if passphrase is None:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN, translation_key="passphrase_required"
+            )
+
+        async def issue() -> IssuedCredential:
+            return await self.ca.async_issue_device(
+                passphrase, name, device.topic, device.command_topic("TLSKey2")
+            )
+
+        def run(enroller: Enroller) -> Awaitable[EnrolmentRecord]:
+            if operation == "renew":
+                return enroller.renew(device, issue, self._async_journal)
+            return enroller.enrol(device, issue, self._async_journal)
+
+        record = await self._async_guard(mac, operation, run)
+        if record is None:
+            return
+        await self._async_succeeded(mac, operation, record, name, previous, passphrase)
+
+    async def _async_resume(self, device: TasmotaDevice, record: EnrolmentRecord) -> None:
+        _LOGGER.info("Resuming the interrupted %s of Tasmota %s", record.operation, device.mac)
+
+        def run(enroller: Enroller) -> Awaitable[EnrolmentRecord]:
+            return enroller.resume(device, record, self._async_journal)
+
+        result = await self._async_guard(device.mac, record.operation, run)
+        if result is not None and result.step == EnrolmentStep.DONE and result.serial:
+            name = self.journal.names.get(device.mac) or certificate_name(device)
+            passphrase = self._stored_passphrase()
+            await self._async_succeeded(
+                device.mac,
+                record.operation,
+                result,
+                name,
+                self.journal.certificates.get(device.mac),
+                passphrase,
+            )
+
+    async def _async_guard(
+        self,
+        mac: str,
+        operation: Operation,
+        run: Callable[[Enroller], Awaitable[EnrolmentRecord]],
+    ) -> EnrolmentRecord | None:
+        """Run the engine; report a failure and return None."""
+        try:
+            return await run(self._enroller())
+        except EnrolmentError as err:
+            self._report_failure(mac, operation, err.step, err.reason, err.detail)
+        except (HomeAssistantError, PkiError) as err:
+            reason = getattr(err, "code", None) or getattr(err, "translation_key", None)
+            self._report_failure(mac, operation, EnrolmentStep.ISSUE, reason or "error", str(err))
+        finally:
+            if self.entry.data[CONF_CUSTODY] != CUSTODY_UNATTENDED:
+                await self.hass.async_add_executor_job(self.ca.store.forget_passphrases)
+        return None
+
+    async def _async_journal(self, record: EnrolmentRecord) -> None:
+        await self.journal.async_record(record)
+        self.async_notify()
+
+    async def _async_succeeded(
+        self,
+        mac: str,
+        operation: Operation,
+        record: EnrolmentRecord,
+        name: str,
+        previous: str | None,
+        passphrase: str | None,
+    ) -> None:
+        assert record.serial is not None
+        await self.journal.async_set_certificate(mac, record.serial, name)
+        async_set_issue(self.hass, ISSUE_NO_TLSKEY_SUPPORT, self.entry.entry_id, False, mac=mac)
+        kind = EVENT_RENEWED if operation == "renew" else EVENT_ENROLLED
+        _LOGGER.info("Tasmota %s %s with certificate %s", mac, kind, record.serial)
+        self.fire_event(mac, kind, serial=record.serial, previous_serial=previous)
+        if previous and previous != record.serial:
+            # The device has reconnected with the new certificate: the old one can go.
+            await self._async_revoke_serial(mac, previous, "superseded", passphrase)
+        await self.ca.async_refresh()
+        await self.tracker.async_query_status(mac)
+        self.async_notify()
+
+    async def async_revoke(self, mac: str, reason: str, passphrase: str | None) -> IndexEntry:
+        """Revoke the device's certificate now (service call)."""
+        certificate = self.certificate(mac)
+        if certificate is None or certificate.status == "revoked":
+            raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_enrolled")
+        secret = await self.async_passphrase(passphrase)
+        revoked = await self._async_revoke_serial(mac, certificate.serial, reason, secret)
+        if revoked is None:
+            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="revoke_failed")
+        return revoked
+
+    async def _async_revoke_serial(
+        self, mac: str, serial: str, reason: str, passphrase: str | None
+    ) -> IndexEntry | None:
+        if passphrase is None:
+            self.revocations_pending[mac] = serial
+            return None
+        try:
+            entry = await self.ca.async_revoke(passphrase, serial, reason)
+        except PkiError as err:
+            _LOGGER.warning("Revoking certificate %s of Tasmota %s failed: %s", serial, mac, err)
+            return None
+        self.revocations_pending.pop(mac, None)
+        self.fire_event(mac, EVENT_REVOKED, serial=serial, reason=reason)
+        self.async_notify()
+        return entry
+
+    @callback
+    def _report_failure(
+        self, mac: str, operation: Operation, step: str, reason: str, detail: str | None
+    ) -> None:
+        _LOGGER.warning(
+            "Tasmota %s: %s failed at step %s: %s%s",
+            mac,
+            operation,
+            step,
+            reason,
+            f" ({detail})" if detail else "",
+        )
+        extra: dict[str, Any] = {"step": str(step), "reason": reason, "operation": operation}
+        if reason == "no_tlskey_support":
+            extra["help_url"] = FIRMWARE_DOCS_URL
+            state = self.tracker.devices.get(mac)
+            async_set_issue(
+                self.hass,
+                ISSUE_NO_TLSKEY_SUPPORT,
+                self.entry.entry_id,
+                True,
+                {"name": state.device.name if state else mac, "url": FIRMWARE_DOCS_URL},
+                mac=mac,
+            )
+        self.fire_event(mac, EVENT_ENROLMENT_FAILED, **extra)
+        self.async_notify()
+
+    @callback
+    def _give_up_on_missing(self, _now: dt.datetime) -> None:
+        for mac, record in list(self._to_resume.items()):
+            del self._to_resume[mac]
+            self.hass.async_create_task(self._async_mark_interrupted(record), eager_start=True)
+
+    async def _async_mark_interrupted(self, record: EnrolmentRecord) -> None:
+        failed_at = record.step
+        record.failed_step, record.step = failed_at, EnrolmentStep.FAILED
+        record.reason = "device_not_found"
+        record.detail = "the device did not announce itself after Home Assistant restarted"
+        await self.journal.async_record(record)
+        self._report_failure(record.mac, record.operation, failed_at, record.reason, record.detail)
+
+    # ---- events ------------------------------------------------------------------
+
+    def ha_device_id(self, mac: str) -> str | None:
+        """The device registry ID of the Tasmota device."""
+        device = dr.async_get(self.hass).async_get_device(identifiers={(DOMAIN, mac)})
+        return device.id if device else None
+
+    @callback
+    def fire_event(self, mac: str, kind: str, **extra: Any) -> None:
+        """Fire ``tasmota_tls_event`` (never with key material)."""
+        self.hass.bus.async_fire(
+            EVENT_TASMOTA_TLS,
+            {"device_id": self.ha_device_id(mac), "mac": mac, "type": kind, **extra},
+        )

@@ -1,0 +1,51 @@
+"""Runtime data shared by the entry's platforms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from homeassistant.config_entries import ConfigEntry
+
+from .discovery import TasmotaDevice
+
+if TYPE_CHECKING:
+    from .ca import CertificateAuthority
+    from .manager import TlsManager
+
+
+class TlsStatus(StrEnum):
+    """The TLS status sensor's states."""
+
+    NOT_ENROLLED = "not_enrolled"
+    ENROLLING = "enrolling"
+    CONNECTED_TLS = "connected_tls"
+    CONNECTED_PLAIN = "connected_plain"
+    OFFLINE = "offline"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+@dataclass
+class DeviceState:
+    """What is known about one discovered device right now."""
+
+    device: TasmotaDevice
+    present: bool = True  # False after its discovery config was removed
+    online: bool | None = None  # from the LWT
+    mqtt_tls: bool | None = None  # from Status 6
+    mqtt_host: str | None = None
+    mqtt_port: int | None = None
+
+
+@dataclass
+class TasmotaTlsData:
+    """Everything one entry runs on."""
+
+    ca: CertificateAuthority
+    manager: TlsManager
+
+
+type TasmotaTlsConfigEntry = ConfigEntry[TasmotaTlsData]

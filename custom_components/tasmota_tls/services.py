@@ -1,0 +1,135 @@
+"""Actions: enroll, renew, revoke and export_trust_anchor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import voluptuous as vol
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import device_registry as dr
+
+from .const import (
+    ATTR_CONFIG_ENTRY_ID,
+    ATTR_DEVICE_ID,
+    ATTR_REASON,
+    CONF_PASSPHRASE,
+    DOMAIN,
+    EXPORT_DIR,
+    SERVICE_ENROLL,
+    SERVICE_EXPORT_TRUST_ANCHOR,
+    SERVICE_RENEW,
+    SERVICE_REVOKE,
+)
+from .export import write_trust_anchor
+from .models import TasmotaTlsConfigEntry
+from .pki.profiles import REVOCATION_REASONS
+
+_DEVICE_SCHEMA = vol.Schema(
+    {
+        vol.Required(ATTR_DEVICE_ID): cv.string,
+        vol.Optional(CONF_PASSPHRASE): cv.string,
+    }
+)
+_REVOKE_SCHEMA = _DEVICE_SCHEMA.extend(
+    {vol.Optional(ATTR_REASON, default="unspecified"): vol.In(list(REVOCATION_REASONS))}
+)
+_ENTRY_SCHEMA = vol.Schema({vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
+
+
+def _loaded_entries(hass: HomeAssistant) -> list[TasmotaTlsConfigEntry]:
+    return [
+        entry
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        if entry.state is ConfigEntryState.LOADED
+    ]
+
+
+def _entry_for_call(hass: HomeAssistant, call: ServiceCall) -> TasmotaTlsConfigEntry:
+    entries = _loaded_entries(hass)
+    wanted = call.data.get(ATTR_CONFIG_ENTRY_ID)
+    if wanted is not None:
+        entries = [entry for entry in entries if entry.entry_id == wanted]
+    if len(entries) != 1:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="entry_not_found" if not entries else "entry_ambiguous",
+        )
+    return entries[0]
+
+
+def _device_for_call(hass: HomeAssistant, call: ServiceCall) -> tuple[TasmotaTlsConfigEntry, str]:
+    """The entry and MAC behind the call's device_id."""
+    device = dr.async_get(hass).async_get(call.data[ATTR_DEVICE_ID])
+    if device is not None:
+        for entry in _loaded_entries(hass):
+            if entry.entry_id not in device.config_entries:
+                continue
+            for domain, identifier in device.identifiers:
+                if domain == DOMAIN and identifier != entry.entry_id:
+                    return entry, identifier
+    raise ServiceValidationError(translation_domain=DOMAIN, translation_key="device_not_found")
+
+
+async def _async_enroll(call: ServiceCall) -> None:
+    entry, mac = _device_for_call(call.hass, call)
+    await entry.runtime_data.manager.async_request(mac, "enrol", call.data.get(CONF_PASSPHRASE))
+
+
+async def _async_renew(call: ServiceCall) -> None:
+    entry, mac = _device_for_call(call.hass, call)
+    await entry.runtime_data.manager.async_request(mac, "renew", call.data.get(CONF_PASSPHRASE))
+
+
+async def _async_revoke(call: ServiceCall) -> ServiceResponse:
+    entry, mac = _device_for_call(call.hass, call)
+    revoked = await entry.runtime_data.manager.async_revoke(
+        mac, call.data[ATTR_REASON], call.data.get(CONF_PASSPHRASE)
+    )
+    return {"serial": revoked.serial, "common_name": revoked.cn}
+
+
+async def _async_export_trust_anchor(call: ServiceCall) -> ServiceResponse:
+    hass = call.hass
+    entry = _entry_for_call(hass, call)
+    out_dir = Path(hass.config.path(EXPORT_DIR, entry.entry_id, "firmware"))
+    ca = entry.runtime_data.ca
+    try:
+        certificate = await ca.async_ca_certificate()
+        written = await hass.async_add_executor_job(write_trust_anchor, certificate, out_dir)
+    except (OSError, ValueError) as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="export_failed",
+            translation_placeholders={"error": str(err)},
+        ) from err
+    return {"files": [str(path) for path in written]}
+
+
+@callback
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register the integration's actions."""
+    hass.services.async_register(DOMAIN, SERVICE_ENROLL, _async_enroll, schema=_DEVICE_SCHEMA)
+    hass.services.async_register(DOMAIN, SERVICE_RENEW, _async_renew, schema=_DEVICE_SCHEMA)
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_REVOKE,
+        _async_revoke,
+        schema=_REVOKE_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_EXPORT_TRUST_ANCHOR,
+        _async_export_trust_anchor,
+        schema=_ENTRY_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
