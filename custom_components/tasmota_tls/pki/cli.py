@@ -313,6 +313,10 @@ def build_parser() -> argparse.ArgumentParser:
     ha.add_argument("--name", default="homeassistant", help="its CN, the broker username")
     ha.add_argument("--out", help="write ca.crt, ha-client.crt, ha-client.key here")
     ha.add_argument("--days", type=int, default=HA_CLIENT_DAYS)
+
+    from . import cli_broker  # noqa: PLC0415 (here: cli_broker imports this module)
+
+    cli_broker.register(add)
     return parser
 
 

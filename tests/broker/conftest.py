@@ -1,0 +1,49 @@
+"""Fixtures for the broker bundle: a store with a CA, a broker certificate and devices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from custom_components.tasmota_tls.pki import PkiStore
+from custom_components.tasmota_tls.pki.keys import PrivateKey, decrypt_key
+
+PASSPHRASE = "broker bundle passphrase"
+BROKER_HOST = "localhost"
+
+
+def discovery(topic: str, mac: str, **extra: Any) -> dict[str, Any]:
+    """A Tasmota discovery config with the fields the ACL needs."""
+    config: dict[str, Any] = {
+        "ip": "127.0.0.2",
+        "dn": topic,
+        "hn": f"{topic}-{mac[-4:]}",
+        "mac": mac,
+        "md": "Sonoff Basic",
+        "sw": "14.5.0",
+        "t": topic,
+        "ft": "%prefix%/%topic%/",
+        "tp": ["cmnd", "stat", "tele"],
+    }
+    config.update(extra)
+    return config
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> PkiStore:
+    pki = PkiStore(tmp_path / "pki")
+    pki.init_ca(PASSPHRASE, "Broker Test CA")
+    return pki
+
+
+@pytest.fixture
+def broker_store(store: PkiStore) -> PkiStore:
+    store.issue_broker(PASSPHRASE, BROKER_HOST, extra_names=["127.0.0.1"])
+    return store
+
+
+def ca_key(store: PkiStore) -> PrivateKey:
+    """The CA's private key, for certificates and CRLs dated in the past."""
+    return decrypt_key((store.directory / "ca.key").read_bytes(), PASSPHRASE)

@@ -1,0 +1,168 @@
+"""`tasmota-tls mosquitto | reload | status`, run as a user runs them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from custom_components.tasmota_tls.pki import PkiStore, profiles
+from custom_components.tasmota_tls.pki.cli import main
+from custom_components.tasmota_tls.pki.cli_broker import read_discovery
+from custom_components.tasmota_tls.pki.store import utcnow
+
+from .conftest import PASSPHRASE, ca_key, discovery
+
+REPO = Path(__file__).resolve().parents[2]
+TOOL = REPO / "scripts" / "tasmota-tls"
+
+
+@pytest.fixture(autouse=True)
+def passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TASMOTA_TLS_PASSPHRASE", PASSPHRASE)
+
+
+def test_the_real_tool_has_the_broker_commands(tmp_path: Path) -> None:
+    env = {**os.environ, "TASMOTA_TLS_PYTHON": sys.executable}
+    for command, words in (
+        ("mosquitto", ["--layout", "ha-addon", "--discovery"]),
+        ("reload", ["--pid", "restart"]),
+        ("status", ["--crl", "third"]),
+    ):
+        result = subprocess.run(
+            [str(TOOL), "--pki", str(tmp_path), command, "--help"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        help_text = " ".join(result.stdout.split())
+        for word in words:
+            assert word in help_text, (command, word)
+
+
+def test_mosquitto_uses_discovery_for_matching_devices(
+    broker_store: PkiStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broker_store.issue_device(PASSPHRASE, "plug")
+    broker_store.issue_device(PASSPHRASE, "lamp", topic="lamp_topic")
+    saved = tmp_path / "discovery.txt"
+    config = discovery("plug", "A0B1C2D3E4F5", ft="home/%topic%/%prefix%/")
+    saved.write_text(
+        f"tasmota/discovery/A0B1C2D3E4F5/config {json.dumps(config)}\n"
+        "tasmota/discovery/A0B1C2D3E4F9/config \n"
+    )
+    out = tmp_path / "bundle"
+
+    code = main(["--pki", str(broker_store.directory), "mosquitto", "--out", str(out),
+                 "--layout", "server", "--discovery", str(saved)])  # fmt: skip
+
+    printed = capsys.readouterr().out
+    assert code == 0
+    acl = (out / "etc/mosquitto/tasmota-tls.acl").read_text()
+    assert "topic read home/plug/cmnd/#" in acl
+    assert "topic write tasmota/discovery/A0B1C2D3E4F5/#" in acl
+    assert "user lamp\ntopic read cmnd/lamp_topic/#" in acl
+    assert "No discovery data for: lamp." in printed
+    assert "restart Mosquitto" in printed
+
+    again = main(["--pki", str(broker_store.directory), "mosquitto", "--out", str(out),
+                  "--layout", "server", "--discovery", str(saved)])  # fmt: skip
+    assert again == 0
+    assert "Nothing changed." in capsys.readouterr().out
+
+
+def test_mosquitto_without_broker_certificate_fails_with_the_next_step(
+    store: PkiStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["--pki", str(store.directory), "mosquitto", "--out", str(tmp_path / "b")])
+
+    assert code == 2
+    assert "broker HOST" in capsys.readouterr().err
+
+
+def test_read_discovery_accepts_json_object_and_list(tmp_path: Path) -> None:
+    one, many = tmp_path / "one.json", tmp_path / "many.json"
+    one.write_text(json.dumps(discovery("a", "A0B1C2D3E4F5")))
+    many.write_text(json.dumps([discovery("a", "A0B1C2D3E4F5"), discovery("b", "A0B1C2D3E4F6")]))
+
+    assert [c["t"] for c in read_discovery(one)] == ["a"]
+    assert [c["t"] for c in read_discovery(many)] == ["a", "b"]
+
+
+def _crl_file(store: PkiStore, path: Path, days: int, age: dt.timedelta) -> Path:
+    """A CRL of `days` days that was issued `age` ago."""
+    crl = profiles.build_crl(ca_key(store), store.ca_certificate(), [], 99, days, utcnow() - age)
+    path.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def test_status_exit_codes_follow_crl_freshness(
+    broker_store: PkiStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pki = str(broker_store.directory)
+    day = dt.timedelta(days=1)
+    fresh = _crl_file(broker_store, tmp_path / "fresh.pem", 30, day)
+    stale = _crl_file(broker_store, tmp_path / "stale.pem", 30, 21 * day)
+    expired = _crl_file(broker_store, tmp_path / "expired.pem", 30, 31 * day)
+
+    assert main(["--pki", pki, "status", "--crl", str(fresh)]) == 0
+    assert capsys.readouterr().out.startswith("OK: ")
+    assert main(["--pki", pki, "status", "--crl", str(stale)]) == 1
+    assert capsys.readouterr().out.startswith("WARNING: ")
+    assert main(["--pki", pki, "status", "--crl", str(expired)]) == 2
+    assert "EVERY client" in capsys.readouterr().out
+    assert main(["--pki", pki, "status", "--crl", str(stale), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["crl_state"] == "stale"
+    assert report["broker_days_left"] > 800
+
+
+def test_status_reads_the_stores_crl_by_default(
+    broker_store: PkiStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pki = str(broker_store.directory)
+    assert main(["--pki", pki, "status"]) == 2  # no CRL yet: a usage error
+    assert "tasmota-tls crl" in capsys.readouterr().err
+
+    broker_store.generate_crl(PASSPHRASE, days=0)  # ends now
+    assert main(["--pki", pki, "status"]) == 2
+    assert capsys.readouterr().out.startswith("ERROR: ")
+
+    broker_store.generate_crl(PASSPHRASE)
+    assert main(["--pki", pki, "status"]) == 0
+
+
+def test_reload_refuses_a_process_that_is_not_mosquitto(
+    store: PkiStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["--pki", str(store.directory), "reload", "--pid", str(os.getpid())])
+
+    assert code == 2
+    assert "not mosquitto" in capsys.readouterr().err
+
+
+def test_reload_without_pid_file_says_what_to_do(
+    store: PkiStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["--pki", str(store.directory), "reload", "--pid-file", str(tmp_path / "none")])
+
+    assert code == 2
+    assert "--pid" in capsys.readouterr().err
+
+
+def test_reload_remote_prints_the_next_steps(
+    store: PkiStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--pki", str(store.directory), "reload", "--remote"]) == 0
+    printed = capsys.readouterr().out
+    assert "systemctl reload mosquitto" in printed
+    assert "systemctl restart mosquitto" in printed
