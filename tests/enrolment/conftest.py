@@ -93,3 +93,7 @@ def device_for(topic: str, ip: str, mac: str = "A4CF12ABCDEF") -> TasmotaDevice:
         online_payload="Online",
         offline_payload="Offline",
     )
+
+
+# Fixtures of virtual_world.py, imported here so every test module can use them.
+from .virtual_world import broker_files, world  # noqa: E402, F401
