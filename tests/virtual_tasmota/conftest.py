@@ -201,10 +201,26 @@ async def fleet_factory(tmp_path: Path) -> AsyncIterator[FleetFactory]:
 async def send(
     observer: Observer, device: VirtualDevice, command: str, data: str = "", reply: str = "RESULT"
 ) -> Any:
-    """Publish cmnd/<topic>/<command> and return the JSON of the next stat/<topic>/<reply>."""
+    """Publish cmnd/<topic>/<command>; return the JSON of the reply to it on stat/<topic>/<reply>.
+
+    Other publications on the same topic (a rule's own commands, say) are skipped: the
+    reply to this command is the first one keyed by its name (or "Command" on errors).
+    """
+    base = command.upper().rstrip("0123456789")
+
+    def answers(message: Message) -> bool:
+        try:
+            keys = list(message.json())
+        except ValueError:
+            return False
+        first = keys[0].upper() if keys else ""
+        return (
+            first.startswith(base) or first == "COMMAND" or (base == "RULETIMER" and first == "T1")
+        )
+
     mark = observer.mark()
     observer.publish(f"cmnd/{device.topic}/{command}", data)
-    message = await observer.wait_for(f"stat/{device.topic}/{reply}", since=mark)
+    message = await observer.wait_for(f"stat/{device.topic}/{reply}", since=mark, where=answers)
     return message.json()
 
 
