@@ -130,21 +130,27 @@ def _device_output(credential: IssuedCredential, as_json: bool) -> None:
     print(cert_command)
 
 
-def _command_topic(args: argparse.Namespace) -> str:
-    topic = args.topic or args.name
+def _command_topic(args: argparse.Namespace, name: str) -> str:
+    topic = args.topic or name
     prefix, _, _ = args.prefixes.partition(",")
     return args.full_topic.replace("%prefix%", prefix).replace("%topic%", topic) + "TLSKey2"
 
 
 def cmd_device(args: argparse.Namespace, store: PkiStore) -> int:
-    credential = store.issue_device(
-        read_passphrase(args),
-        args.name,
-        topic=args.topic,
-        command_topic=_command_topic(args),
-        days=args.days,
-    )
-    _device_output(credential, args.json)
+    """One device, or many: each is saved in the index before it is printed."""
+    if args.topic and len(args.name) > 1:
+        raise CliError("--topic names one device's topic; give one name with it.")
+    passphrase = read_passphrase(args)
+    for name in args.name:
+        credential = store.issue_device(
+            passphrase,
+            name,
+            topic=args.topic,
+            command_topic=_command_topic(args, name),
+            days=args.days,
+        )
+        _device_output(credential, args.json)
+        sys.stdout.flush()
     return 0
 
 
@@ -279,11 +285,13 @@ def build_parser() -> argparse.ArgumentParser:
         ("renew", cmd_renew, "Issue a new key and certificate for a known device."),
     ):
         sub = add(name, handler, text)
-        sub.add_argument("name", help="the device's name (its certificate CN)")
         if name == "device":
+            sub.add_argument("name", nargs="+", help="device name(s): each certificate's CN")
             sub.add_argument("--topic", help="the device's MQTT topic (default: the name)")
             sub.add_argument("--full-topic", default="%prefix%/%topic%/", help="Tasmota FullTopic")
             sub.add_argument("--prefixes", default="cmnd,stat,tele", help="Tasmota prefixes")
+        else:
+            sub.add_argument("name", help="the device's name (its certificate CN) or serial")
         sub.add_argument("--json", action="store_true", help="print one JSON object")
         sub.add_argument("--days", type=int, default=DEVICE_DAYS)
 

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -392,14 +393,25 @@ class PkiStore:
         index.save(path)
         self._cached = (file_signature(path), index)
 
+    def _lock_file(self) -> IO[bytes]:
+        """The store's lock file; a full or read-only disk is reported, not raised raw."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            return open(self.directory / LOCK, "ab")  # noqa: SIM115 (closed by the caller's with)
+        except OSError as err:
+            raise PkiError(
+                f"Cannot change the store in {self.directory}: {err.strerror or err}. "
+                "Nothing was changed; make the folder writable or free some space.",
+                code="write_failed",
+            ) from err
+
     @contextlib.contextmanager
     def _mutation(self, *, creating: bool = False) -> Iterator[None]:
         if creating and self.exists:
             raise PkiError(
                 f"{self.directory} already holds a CA; nothing was changed.", code="store_exists"
             )
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with self._thread_lock, open(self.directory / LOCK, "a") as lock:
+        with self._thread_lock, self._lock_file() as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 if creating and self.exists:
