@@ -397,7 +397,7 @@ class PkiStore:
         """The store's lock file; a full or read-only disk is reported, not raised raw."""
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            return open(self.directory / LOCK, "ab")  # noqa: SIM115 (closed by the caller's with)
+            return open(self.directory / LOCK, "ab")  # closed by the caller's with-block
         except OSError as err:
             raise PkiError(
                 f"Cannot change the store in {self.directory}: {err.strerror or err}. "
