@@ -307,6 +307,20 @@ async def test_record_round_trips_through_json() -> None:
     assert EnrolmentRecord.from_dict(record.to_dict() | {"future_field": 1}) == record
 
 
+async def test_resume_of_a_renewal(journal: JournalLog) -> None:
+    firmware = FakeTasmota(mqtt_port=TLS_PORT, so103=True, key_len=32, cert_len=400)
+    record = EnrolmentRecord.start(DEVICE.mac, operation="renew")
+    record.previous = {"mqtt_host": BROKER, "mqtt_port": TLS_PORT}
+    record.step = EnrolmentStep.WAIT_ONLINE
+    finished = await Enroller(firmware, options()).resume(DEVICE, record, journal)
+    assert finished.step == EnrolmentStep.DONE
+
+    record.step = EnrolmentStep.SEND_CERT
+    interrupted = await Enroller(firmware, options()).resume(DEVICE, record, journal)
+    assert interrupted.step == EnrolmentStep.FAILED and interrupted.reason == "interrupted"
+    await firmware.close()
+
+
 # ------------------------------------------------------------------- renew
 
 

@@ -43,7 +43,11 @@ async def test_enrol_happy_path(world: Any, make_issuer: Any, journal: JournalLo
         assert journal.steps[-3:] == ["wait_online", "disarm", "done"]
         for secret in issuer.secrets():
             assert secret not in journal.text()
-            assert secret not in w.broker.log_text()  # the key never crossed the broker
+        # The key never crossed the broker: no PUBLISH on the TLSKey topics at all.
+        log = w.broker.log_text()
+        assert "'cmnd/" in log  # (the log does list publications: Status 6 queries)
+        for command in ("TLSKey1", "TLSKey2"):
+            assert f"'{w.device.command_topic(command)}'" not in log
 
 
 async def test_tls_listener_down_rolls_back(

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..pki.errors import PkiError
@@ -136,7 +138,9 @@ class Enroller:
         run = _Run(DeviceLink(self._transport, device, self._options), record, journal)
         if record.finished:
             return record
-        previous = PreviousSettings.from_dict(record.previous) if record.previous else None
+        previous = None
+        if record.operation == "enrol" and record.previous:
+            previous = PreviousSettings.from_dict(record.previous)
         try:
             if record.operation == "renew":
                 await self._resume_renewal(run)
@@ -149,7 +153,12 @@ class Enroller:
                 await self._finish(run, previous)
             else:  # SWITCH or WAIT_ONLINE: find out where the device is now
                 await run.enter(Step.WAIT_ONLINE)
-                watch = Watch(self._options, previous, need_fresh_online=False)
+                watch = Watch(
+                    self._options,
+                    previous,
+                    need_fresh_online=False,
+                    previous_settled_at=self._settled_at(record.switched_at),
+                )
                 await self._conclude(run, previous, watch, switch_error=None)
         except EnrolmentError as err:
             if err.step == Step.DISARM and run.record.step == Step.DISARM:
@@ -418,6 +427,15 @@ class Enroller:
             raise EnrolmentError(
                 Step.WAIT_ONLINE, "timeout", "the device did not come back Online over TLS"
             )
+
+    def _settled_at(self, switched_at: str | None) -> float:
+        """Monotonic time by which a switch sent at ``switched_at`` has surely run."""
+        settle = self._options.step_timeout
+        if switched_at is not None:
+            with contextlib.suppress(ValueError):
+                age = (datetime.now(UTC) - datetime.fromisoformat(switched_at)).total_seconds()
+                settle = max(0.0, settle - age)
+        return time.monotonic() + settle
 
     async def _resume_renewal(self, run: _Run) -> None:
         step = run.record.step

@@ -64,6 +64,9 @@ class Watch:
     # After a switch or restart we need a fresh Online before trusting Status 6;
     # on resume (long after) the current Status 6 is enough.
     need_fresh_online: bool = True
+    # Without a fresh Online, "back on the previous settings" is only believed from this
+    # monotonic time on: a Backlog sent just before may not have run yet.
+    previous_settled_at: float = 0.0
 
     def on_broker(self, status: MqttStatus) -> bool:
         return (
@@ -83,7 +86,11 @@ class Watch:
 
     def is_previous(self, status: MqttStatus, fresh_online: bool) -> bool:
         prev = self.previous
-        if prev is None or not (fresh_online or not self.need_fresh_online):
+        if prev is None:
+            return False
+        if not fresh_online and (
+            self.need_fresh_online or time.monotonic() < self.previous_settled_at
+        ):
             return False
         return (
             status.host.lower() == prev.mqtt_host.lower()
