@@ -1,4 +1,7 @@
-"""Virtual Tasmota devices for tests and demos: MQTT, HTTP /cm, TLSKey, TLS and rules, as the firmware does them."""
+"""Virtual Tasmota devices for tests and demos.
+
+MQTT, HTTP /cm, TLSKey, TLS and rules, as the firmware does them. See README.md.
+"""
 
 from .device import Timing, VirtualDevice
 from .faults import DeviceFaults

@@ -46,7 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--http-base-port",
         type=int,
         default=80,
-        help="HTTP port; every device serves it on its own address 127.0.0.N (default 80, needs root)",
+        help="HTTP port, served by every device on its own 127.0.0.N (default 80: root)",
     )
     parser.add_argument(
         "--first-ip", default="127.0.0.2", help="address of the first device (default 127.0.0.2)"

@@ -1,4 +1,4 @@
-"""Command handling, following support_command.ino's CommandHandler and the drivers' Cmnd* functions.
+"""Command handling, after support_command.ino's CommandHandler and the drivers' Cmnd* functions.
 
 A command word is upper-cased, trailing digits become its index (1 when absent), the
 data loses leading spaces, and the reply starts as {"Command":"Error"} so that a
@@ -164,7 +164,7 @@ class Commands:
         ):
             self._table[name.upper()] = (name, handler)
 
-    # -- dispatch -------------------------------------------------------------------------
+    # -- dispatch ------------------------------------------------------------------------------
 
     def execute(self, command_word: str, data: str) -> list[Reply]:
         """CommandHandler for the last topic level (or first word) and its data."""
@@ -198,7 +198,7 @@ class Commands:
             return []
         return self.execute(word, rest)
 
-    # -- core commands --------------------------------------------------------------------
+    # -- core commands -------------------------------------------------------------------------
 
     def _backlog(self, call: Call) -> list[Reply] | dict[str, Any]:
         if not call.data:
@@ -260,7 +260,7 @@ class Commands:
                 self._host.request_restart(f"SetOption103 {call.payload}")
         return {f"{call.name}{call.index}": payloads.STATE_TEXTS[getattr(s, attr)]}
 
-    # -- MQTT settings (xdrv_02_9_mqtt.ino) ---------------------------------------------------
+    # -- MQTT settings (xdrv_02_9_mqtt.ino) ----------------------------------------------------
 
     def _text_setting(
         self, call: Call, attr: str, default: str, *, restart: bool = True
@@ -340,7 +340,7 @@ class Commands:
         raw = bytes.fromhex(getattr(s, attr))
         return {f"{call.name}{call.index}": " ".join(f"{b:02X}" for b in raw)}
 
-    # -- TLS credentials (CmndTlsKey) -------------------------------------------------------
+    # -- TLS credentials (CmndTlsKey) ----------------------------------------------------------
 
     def _tlskey(self, call: Call) -> dict[str, Any] | None:
         if not 1 <= call.index <= 2:
@@ -378,7 +378,7 @@ class Commands:
             else -1,
         }
 
-    # -- rules (xdrv_10_rules.ino) ------------------------------------------------------------
+    # -- rules (xdrv_10_rules.ino) -------------------------------------------------------------
 
     def _rule(self, call: Call) -> list[Reply] | None:
         s = self._host.settings
@@ -450,7 +450,7 @@ class Commands:
         left = self._host.rule_timers_left()
         return {f"T{n + 1}": left[n] for n in range(MAX_RULE_TIMERS)}
 
-    # -- small settings ---------------------------------------------------------------------
+    # -- small settings ------------------------------------------------------------------------
 
     def _web_password(self, call: Call) -> dict[str, Any]:
         s = self._host.settings

@@ -1,8 +1,9 @@
-"""One virtual Tasmota device: boot, MQTT with the firmware's retry rhythm, commands, rules, restarts."""
+"""One virtual Tasmota device: boot, MQTT with the firmware's retry rhythm, commands, rules."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import ipaddress
 import logging
@@ -162,7 +163,7 @@ class VirtualDevice:
         self._changed = asyncio.Event()
         self._random = random.Random(self.mac)
 
-    # -- public surface -----------------------------------------------------------------------
+    # -- public surface ------------------------------------------------------------------------
 
     @property
     def topic(self) -> str:
@@ -201,7 +202,11 @@ class VirtualDevice:
         self.faults.offline_for = off_for
         await self.start()
 
-    async def wait_state(self, predicate: Callable[[VirtualDevice], bool], timeout: float) -> None:
+    async def wait_state(
+        self,
+        predicate: Callable[[VirtualDevice], bool],
+        timeout: float,  # noqa: ASYNC109 - the API others use: wait_state(predicate, timeout)
+    ) -> None:
         """Wait until predicate(device) holds; TimeoutError after timeout seconds."""
         async with asyncio.timeout(timeout):
             while not predicate(self):
@@ -220,7 +225,7 @@ class VirtualDevice:
         """Run a console command synchronously and return its replies (nothing is published)."""
         return self._commands.execute_text(text)
 
-    # -- things the commands call -------------------------------------------------------------------
+    # -- things the commands call --------------------------------------------------------------
 
     def save_settings(self) -> None:
         save_settings(self.state_path, self.settings)
@@ -269,7 +274,7 @@ class VirtualDevice:
         LOGGER.info(line)
         self._notify()
 
-    # -- topics ---------------------------------------------------------------------------------------
+    # -- topics --------------------------------------------------------------------------------
 
     def full_topic(self, prefix: int, subtopic: str) -> str:
         """GetTopic_P: FullTopic with %prefix%, %topic%, %hostname% and %id% filled in."""
@@ -285,7 +290,7 @@ class VirtualDevice:
     def lwt_topic(self) -> str:
         return self.full_topic(2, "LWT")
 
-    # -- life cycle -------------------------------------------------------------------------------------
+    # -- life cycle ----------------------------------------------------------------------------
 
     async def _lifecycle(self) -> None:
         offline_for = self.faults.offline_for
@@ -341,7 +346,7 @@ class VirtualDevice:
         self._inbox = asyncio.Queue()
         await self._http.stop()
 
-    # -- MQTT ---------------------------------------------------------------------------------------
+    # -- MQTT ----------------------------------------------------------------------------------
 
     async def _mqtt_loop(self) -> None:
         boot = self._boot
@@ -378,8 +383,9 @@ class VirtualDevice:
         retry = s.mqtt_retry * boot.retry_counter_delay
         if retry < 120:
             boot.retry_counter_delay += 1
+        where = f"{s.mqtt_host}:{s.mqtt_port}"
         self.log(
-            f"MQT: Connect failed to {s.mqtt_host}:{s.mqtt_port}, rc {err.rc}. Retry in {retry} sec ({err.reason})"
+            f"MQT: Connect failed to {where}, rc {err.rc}. Retry in {retry} sec ({err.reason})"
         )
         await self._fire_rules("Mqtt#Disconnected", "1")
         await self._sleep_unless_restart(retry * self.timing.retry_delay / 10)
@@ -428,7 +434,7 @@ class VirtualDevice:
         return client
 
     async def _open_tls(self, client: MqttClient, address: str) -> bytes | None:
-        """TLS handshake and the firmware's server checks; returns a fingerprint to learn, if any."""
+        """TLS handshake and the firmware's server checks; returns a fingerprint to learn."""
         s = self.settings
         use_fingerprint = bool(s.setoption132) and not self.faults.reject_tls
         profile = TlsProfile(
@@ -566,7 +572,7 @@ class VirtualDevice:
             self.log(f"MQT: {topic} = {shown}")
             await self._publish(topic, reply.payload)
 
-    # -- commands -----------------------------------------------------------------------------------
+    # -- commands ------------------------------------------------------------------------------
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         self._inbox.put_nowait((topic, payload))
@@ -613,7 +619,7 @@ class VirtualDevice:
                 boot.backlog_wakeup.clear()
                 await boot.backlog_wakeup.wait()
 
-    # -- rules --------------------------------------------------------------------------------------
+    # -- rules ---------------------------------------------------------------------------------
 
     async def _fire_rules(self, event: str, value: str | None = None) -> None:
         s = self.settings
@@ -632,7 +638,7 @@ class VirtualDevice:
         self._boot.rule_timers.pop(index, None)
         await self._fire_rules("Rules#Timer", str(index))
 
-    # -- state --------------------------------------------------------------------------------------
+    # -- state ---------------------------------------------------------------------------------
 
     def _set_connected(self, connected: bool) -> None:
         if self.connected != connected:
@@ -656,19 +662,17 @@ def redact(text: str) -> str:
     parts = []
     for part in text.split(";"):
         word, rest = split_command(part)
+        shown = part
         if word.upper().rstrip("0123456789") in _REDACTED_COMMANDS and rest.strip():
             lead = part[: len(part) - len(part.lstrip())]
-            part = f"{lead}{word} <{len(rest.strip())} characters>"
+            shown = f"{lead}{word} <{len(rest.strip())} characters>"
         elif word.upper() in ("BACKLOG", "BACKLOG0") and rest.strip():
-            part = (
-                part[: part.upper().index(word.upper()) + len(word)] + " " + redact(rest.lstrip())
-            )
-        parts.append(part)
+            head = part[: part.upper().index(word.upper()) + len(word)]
+            shown = f"{head} {redact(rest.lstrip())}"
+        parts.append(shown)
     return ";".join(parts)
 
 
 def _b64_lines(der: bytes) -> bytes:
-    import base64
-
     text = base64.b64encode(der)
     return b"".join(text[i : i + 64] + b"\n" for i in range(0, len(text), 64))

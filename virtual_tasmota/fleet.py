@@ -115,7 +115,7 @@ class Fleet:
                 )
             )
 
-    async def start(self, timeout: float | None = None) -> None:
+    async def start(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
         """Start every device; wait (bounded) until each has connected and published discovery.
 
         Devices told to stay offline (faults.offline_for) are not waited for.

@@ -74,8 +74,9 @@ class HttpServer:
         command = request.query.get("cmnd", "")
         if not command or len(command) >= MQTT_MAX_PACKET_SIZE:
             if command:
+                limit = MQTT_MAX_PACKET_SIZE - 1
                 self._device.log(
-                    f"HTP: Refused a command of {len(command)} characters (limit {MQTT_MAX_PACKET_SIZE - 1})"
+                    f"HTP: Refused a command of {len(command)} characters (limit {limit})"
                 )
             return web.json_response(ENTER_COMMAND)
         replies = await self._device.http_command(command)

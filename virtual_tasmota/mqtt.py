@@ -117,7 +117,7 @@ class MqttClient:
         *,
         ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
-        timeout: float = 10.0,
+        timeout: float = 10.0,  # noqa: ASYNC109 - also the TLS handshake timeout
     ) -> None:
         """Open the TCP (and TLS) connection; no MQTT traffic yet."""
         try:
@@ -133,7 +133,7 @@ class MqttClient:
         except TimeoutError as err:
             raise MqttConnectError(MQTT_CONNECT_FAILED, "timeout") from err
 
-    async def handshake(self, timeout: float = 10.0) -> None:
+    async def handshake(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
         """Send CONNECT, wait for CONNACK, then start the reader and keepalive tasks."""
         assert self._reader is not None and self._writer is not None
         self._writer.write(self._connect_packet())

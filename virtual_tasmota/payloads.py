@@ -186,7 +186,7 @@ def status_block(device: DeviceView, number: int) -> dict[str, Any] | None:
                 "Baudrate": 115200,
                 "SerialConfig": "8N1",
                 "GroupTopic": "tasmotas",
-                "OtaUrl": f"http://ota.tasmota.com/tasmota{'32' if esp32 else ''}/release/{image_name(device)}.bin.gz",
+                "OtaUrl": f"http://ota.tasmota.com/{image_name(device)}/release/{image_name(device)}.bin.gz",
                 "RestartReason": "Software/System restart",
                 "Uptime": uptime_text(uptime),
                 "StartupUTC": datetime.fromtimestamp(time.time() - uptime, UTC).strftime(

@@ -21,7 +21,7 @@ class RuleBlock:
 
 
 def parse_rule_set(text: str) -> list[RuleBlock]:
-    """Split a rule set into its ON ... DO ... ENDON blocks; stop at bad syntax like the firmware."""
+    """Split a rule set into its ON ... DO ... ENDON blocks; stop at bad syntax, as the firmware."""
     blocks: list[RuleBlock] = []
     rest = text.strip()
     while rest:

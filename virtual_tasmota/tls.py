@@ -125,9 +125,8 @@ def bearssl_name_matches(cert_der: bytes, server_name: str) -> bool:
         pattern = name.lower().rstrip(".")
         if pattern == wanted:
             return True
-        if pattern.startswith("*.") and "." in wanted:
-            if wanted.split(".", 1)[1] == pattern[2:]:
-                return True
+        if pattern.startswith("*.") and "." in wanted and wanted.split(".", 1)[1] == pattern[2:]:
+            return True
     return False
 
 

@@ -19,10 +19,11 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from custom_components.tasmota_tls.pki import PkiStore
+from tests.helpers import mosquitto as mosquitto_helpers
 from tests.helpers.mosquitto import BrokerFactory, MosquittoBroker, free_port
-from tests.helpers.mosquitto import mosquitto_factory as mosquitto_factory  # the fixture
 from virtual_tasmota import DeviceFaults, Fleet, VirtualDevice
 
+mosquitto_factory = mosquitto_helpers.mosquitto_factory  # the fixture, for these tests
 PASSPHRASE = "correct horse battery staple"
 PLAIN_LISTENER = """
 listener {port} 127.0.0.1

@@ -1,4 +1,4 @@
-"""A virtual device on a real Mosquitto behaves like Tasmota on MQTT: LWT, discovery, topics, restarts."""
+"""A virtual device on a real Mosquitto behaves like Tasmota: LWT, discovery, topics, restarts."""
 
 from __future__ import annotations
 

@@ -79,7 +79,8 @@ async def test_rollback_guard_restores_the_old_settings_when_tls_is_down(
     guard = (
         "ON System#Init DO RuleTimer1 300 ENDON "
         "ON Mqtt#Connected DO Backlog RuleTimer1 0; Rule1 0 ENDON "
-        f"ON Rules#Timer=1 DO Backlog Rule1 0; MqttHost 127.0.0.1; MqttPort {plain}; SetOption103 0 ENDON"
+        "ON Rules#Timer=1 DO Backlog Rule1 0; MqttHost 127.0.0.1; "
+        f"MqttPort {plain}; SetOption103 0 ENDON"
     )
     await send(observer, device, "Rule1", guard)
     assert (await send(observer, device, "Rule1", "1"))["Rule1"]["State"] == "ON"
@@ -87,7 +88,8 @@ async def test_rollback_guard_restores_the_old_settings_when_tls_is_down(
     mark = observer.mark()
     observer.publish(
         f"cmnd/{device.topic}/Backlog",
-        f"MqttHost 127.0.0.1; MqttPort {dead_tls_port}; SetOption132 1; MqttFingerprint1 {'FF ' * 20}; "
+        f"MqttHost 127.0.0.1; MqttPort {dead_tls_port}; SetOption132 1; "
+        f"MqttFingerprint1 {'FF ' * 20}; "
         "SetOption103 1",
     )
     # Restart into TLS: nothing answers, the device logs the failure and keeps retrying...
@@ -122,7 +124,7 @@ async def test_a_guard_armed_on_system_boot_never_arms_when_mqtt_fails(
     def failures(d: Any) -> int:
         return sum("Connect failed" in line for line in d.events)
 
-    # Five failed attempts take 0.2 * (1+2+3+4) s = 2 s of scaled retries, four times the 0.5 s timer.
+    # Five failed attempts take 0.2 * (1+2+3+4) s = 2 s of scaled retries: 4x the 0.5 s timer.
     await device.wait_state(lambda d: failures(d) >= 5, 15)
     assert not device.connected
     assert not any("RULES#TIMER=1 performs" in line for line in device.events)

@@ -149,7 +149,8 @@ async def test_no_client_certificate_is_refused_by_the_listener(
     device = (await fleet_factory(broker.ports["port"])).devices[0]
     observer.publish(
         f"cmnd/{device.topic}/Backlog",
-        f"MqttPort {broker.ports['tls_port']}; SetOption132 1; MqttFingerprint1 {'FF ' * 20}; SetOption103 1",
+        f"MqttPort {broker.ports['tls_port']}; SetOption132 1; "
+        f"MqttFingerprint1 {'FF ' * 20}; SetOption103 1",
     )
     await device.wait_state(
         lambda d: sum("MQT: TLS connection error:" in line for line in d.events) >= 2, 10
