@@ -61,6 +61,7 @@ class CaSnapshot:
     broker_not_after: dt.datetime | None
     broker_fingerprint: str | None
     broker_names: tuple[str, ...]
+    previous_broker_fingerprint: str | None
     crl_next_update: dt.datetime | None
     entries: tuple[IndexEntry, ...] = field(default_factory=tuple)
 
@@ -90,25 +91,42 @@ def certificate_names(certificate: x509.Certificate) -> tuple[str, ...]:
     return tuple(sorted({name.lower() for name in names}))
 
 
-def current_broker_certificate(store: PkiStore) -> x509.Certificate | None:
-    """The broker certificate the store issued last, else the newest valid imported one."""
-    if (broker := store.broker_certificate()) is not None:
-        return broker
+def _valid_broker_certificates(store: PkiStore) -> list[x509.Certificate]:
+    """Valid broker certificates in the index, newest first."""
     now = dt.datetime.now(dt.UTC)
-    candidates = [
+    entries = [
         e for e in store.entries() if e.kind == "broker" and e.current_status(now) == "valid"
     ]
-    for entry in sorted(candidates, key=lambda e: e.not_after, reverse=True):
+    certificates = []
+    for entry in sorted(entries, key=lambda e: e.not_before or e.not_after, reverse=True):
         try:
-            return store.certificate(entry)
+            certificates.append(store.certificate(entry))
         except (OSError, PkiError):
             continue
-    return None
+    return certificates
+
+
+def _broker_pair(store: PkiStore) -> tuple[x509.Certificate | None, str | None]:
+    """The current broker certificate and, during a key rotation, the previous key's fingerprint.
+
+    The current one is what the store issued last (broker.crt), else the newest valid
+    one imported from Easy-RSA. A still-valid older certificate with another key is
+    what the broker may serve until it reloads: devices get it as MqttFingerprint2.
+    """
+    others = _valid_broker_certificates(store)
+    current = store.broker_certificate() or (others[0] if others else None)
+    if current is None:
+        return None, None
+    fingerprint = tasmota_fingerprint(current)
+    for certificate in others:
+        if (previous := tasmota_fingerprint(certificate)) != fingerprint:
+            return current, previous
+    return current, None
 
 
 def _snapshot(store: PkiStore) -> CaSnapshot:
     ca = store.ca_certificate()
-    broker = current_broker_certificate(store)
+    broker, previous_fingerprint = _broker_pair(store)
     crl = store.crl()
     return CaSnapshot(
         ca_name=ca_common_name(ca),
@@ -116,6 +134,7 @@ def _snapshot(store: PkiStore) -> CaSnapshot:
         broker_not_after=broker.not_valid_after_utc if broker is not None else None,
         broker_fingerprint=tasmota_fingerprint(broker) if broker is not None else None,
         broker_names=certificate_names(broker) if broker is not None else (),
+        previous_broker_fingerprint=previous_fingerprint,
         crl_next_update=crl.next_update_utc if crl is not None else None,
         entries=tuple(store.entries()),
     )
@@ -185,3 +204,46 @@ class CertificateAuthority:
     async def async_ca_certificate(self) -> x509.Certificate:
         """The CA certificate (read from disk in the executor)."""
         return await self._run(self.store.ca_certificate)
+
+    async def async_write_broker_bundle(
+        self,
+        passphrase: str,
+        host: str,
+        out_dir: Path,
+        *,
+        port: int,
+        layout: str,
+        devices: list[Any],
+        renew_before: dt.timedelta,
+    ) -> tuple[Any, bool]:
+        """Write the Mosquitto bundle; issue a broker certificate first when needed.
+
+        A new broker certificate (and key) is issued when there is none, when it does
+        not name ``host``, or when it expires within ``renew_before``. Returns the
+        bundle result and whether a new broker key was issued.
+        """
+        from .pki.mosquitto import write_bundle  # noqa: PLC0415
+
+        def write() -> tuple[Any, bool]:
+            broker = self.store.broker_certificate()
+            now = dt.datetime.now(dt.UTC)
+            issue = (
+                broker is None
+                or host.lower() not in certificate_names(broker)
+                or broker.not_valid_after_utc - now < renew_before
+            )
+            if issue:
+                self.store.issue_broker(passphrase, host)
+            result = write_bundle(
+                self.store,
+                passphrase,
+                out_dir,
+                port=port,
+                layout=layout,  # type: ignore[arg-type]
+                devices=devices,
+            )
+            return result, issue
+
+        outcome = await self._run(write)
+        await self.async_refresh()
+        return outcome

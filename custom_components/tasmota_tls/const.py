@@ -62,6 +62,7 @@ CA_EXPIRY_WARNING_DAYS: Final = 90
 ATTR_DEVICE_ID: Final = "device_id"
 ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
 ATTR_REASON: Final = "reason"
+ATTR_LAYOUT: Final = "layout"
 
 SERVICE_ENROLL: Final = "enroll"
 SERVICE_RENEW: Final = "renew"

@@ -1,4 +1,4 @@
-"""Actions: enroll, renew, revoke and export_trust_anchor."""
+"""Actions: enroll, renew, revoke, export_trust_anchor and export_broker_bundle."""
 
 from __future__ import annotations
 
@@ -20,17 +20,23 @@ from homeassistant.helpers import device_registry as dr
 from .const import (
     ATTR_CONFIG_ENTRY_ID,
     ATTR_DEVICE_ID,
+    ATTR_LAYOUT,
     ATTR_REASON,
+    CONF_BROKER_HOST,
+    CONF_BROKER_PORT,
     CONF_PASSPHRASE,
     DOMAIN,
     EXPORT_DIR,
     SERVICE_ENROLL,
+    SERVICE_EXPORT_BROKER_BUNDLE,
     SERVICE_EXPORT_TRUST_ANCHOR,
     SERVICE_RENEW,
     SERVICE_REVOKE,
 )
 from .export import write_trust_anchor
+from .lifecycle import renew_window
 from .models import TasmotaTlsConfigEntry
+from .pki import PkiError
 from .pki.profiles import REVOCATION_REASONS
 
 _DEVICE_SCHEMA = vol.Schema(
@@ -43,6 +49,12 @@ _REVOKE_SCHEMA = _DEVICE_SCHEMA.extend(
     {vol.Optional(ATTR_REASON, default="unspecified"): vol.In(list(REVOCATION_REASONS))}
 )
 _ENTRY_SCHEMA = vol.Schema({vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
+_BUNDLE_SCHEMA = _ENTRY_SCHEMA.extend(
+    {
+        vol.Optional(ATTR_LAYOUT, default="folder"): vol.In(["folder", "ha-addon", "server"]),
+        vol.Optional(CONF_PASSPHRASE): cv.string,
+    }
+)
 
 
 def _loaded_entries(hass: HomeAssistant) -> list[TasmotaTlsConfigEntry]:
@@ -114,6 +126,48 @@ async def _async_export_trust_anchor(call: ServiceCall) -> ServiceResponse:
     return {"files": [str(path) for path in written]}
 
 
+async def _async_export_broker_bundle(call: ServiceCall) -> ServiceResponse:
+    hass = call.hass
+    entry = _entry_for_call(hass, call)
+    manager, ca = entry.runtime_data.manager, entry.runtime_data.ca
+    passphrase = await manager.async_passphrase(call.data.get(CONF_PASSPHRASE))
+    before = ca.snapshot.broker_fingerprint if ca.snapshot else None
+    out_dir = Path(hass.config.path(EXPORT_DIR, entry.entry_id, "broker"))
+    try:
+        result, issued = await ca.async_write_broker_bundle(
+            passphrase,
+            entry.data[CONF_BROKER_HOST],
+            out_dir,
+            port=int(entry.data[CONF_BROKER_PORT]),
+            layout=call.data[ATTR_LAYOUT],
+            devices=manager.device_topics(),
+            renew_before=renew_window(entry),
+        )
+    except (PkiError, OSError) as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="export_failed",
+            translation_placeholders={"error": str(err)},
+        ) from err
+    after = ca.snapshot.broker_fingerprint if ca.snapshot else None
+    pushed: list[str] = []
+    if issued and before is not None and after is not None and after != before:
+        # A new broker key: devices learn it as the next one before the broker uses it.
+        pushed = await manager.async_push_next_fingerprint(after)
+    manager.async_notify()
+    return {
+        "directory": str(out_dir),
+        "files": {role: str(path) for role, path in result.files.items()},
+        "install_paths": dict(result.installed),
+        "changed": list(result.changed),
+        "reload_needed": result.reload_needed,
+        "restart_needed": result.restart_needed,
+        "new_broker_key": issued,
+        "next_fingerprint_sent_to": pushed,
+        "devices_without_certificate": list(result.skipped_devices),
+    }
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the integration's actions."""
@@ -131,5 +185,12 @@ def async_setup_services(hass: HomeAssistant) -> None:
         SERVICE_EXPORT_TRUST_ANCHOR,
         _async_export_trust_anchor,
         schema=_ENTRY_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_EXPORT_BROKER_BUNDLE,
+        _async_export_broker_bundle,
+        schema=_BUNDLE_SCHEMA,
         supports_response=SupportsResponse.OPTIONAL,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
+
+from custom_components.tasmota_tls.pki import PkiStore, tasmota_fingerprint
 
 from .mqtt_bus import MqttBus
 
@@ -154,3 +157,76 @@ def only_our_mqtt_discovery() -> Generator[None]:
         AsyncMock(return_value={"tasmota_tls": ["tasmota/discovery/#"]}),
     ):
         yield
+
+
+PASSPHRASE = "unattended passphrase"
+BROKER_HOST = "mqtt.home.lan"
+
+
+@dataclass
+class Installed:
+    """A loaded entry on a CA created for the test."""
+
+    entry: MockConfigEntry
+    store: PkiStore
+    passphrase: str
+
+    @property
+    def broker_fingerprint(self) -> str:
+        certificate = self.store.broker_certificate()
+        assert certificate is not None
+        return tasmota_fingerprint(certificate)
+
+
+def _make_store(
+    directory: Path, passphrase: str, broker_host: str | None, ca_days: int
+) -> PkiStore:
+    store = PkiStore(directory)
+    store.init_ca(passphrase, "Test CA", algo="ec", days=ca_days)
+    if broker_host is not None:
+        store.issue_broker(passphrase, broker_host)
+    return store
+
+
+async def install(
+    hass: HomeAssistant,
+    *,
+    custody: str = "unattended",
+    options: dict[str, Any] | None = None,
+    broker_host: str | None = BROKER_HOST,
+    ca_days: int = 3650,
+    prepare: Callable[[PkiStore], object] | None = None,
+) -> Installed:
+    """Create a CA store (EC, with a broker certificate) and load an entry on it."""
+    from custom_components.tasmota_tls.config_flow import DEFAULT_OPTIONS
+
+    store_id = "teststore"
+    directory = Path(hass.config.path(".storage", "tasmota_tls", store_id))
+
+    def make() -> PkiStore:
+        store = _make_store(directory, PASSPHRASE, broker_host, ca_days)
+        if prepare is not None:
+            prepare(store)
+        return store
+
+    store = await hass.async_add_executor_job(make)
+    data: dict[str, Any] = {
+        "store_id": store_id,
+        "ca_source": "create",
+        "custody": custody,
+        "broker_host": BROKER_HOST,
+        "broker_port": 8883,
+    }
+    if custody == "unattended":
+        data["passphrase"] = PASSPHRASE
+    entry = MockConfigEntry(
+        domain="tasmota_tls",
+        title="Test CA",
+        unique_id="test-ca",
+        data=data,
+        options={**DEFAULT_OPTIONS, **(options or {})},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return Installed(entry, store, PASSPHRASE)

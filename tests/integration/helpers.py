@@ -1,0 +1,60 @@
+"""Small helpers shared by the integration tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from homeassistant.const import MATCH_ALL
+from homeassistant.core import Event, HomeAssistant, State, callback
+from homeassistant.helpers import entity_registry as er
+
+from custom_components.tasmota_tls.const import DOMAIN, EVENT_TASMOTA_TLS
+
+
+async def wait_for(
+    hass: HomeAssistant, predicate: Callable[[], bool], seconds: float = 10.0
+) -> None:
+    """Wait until ``predicate`` holds, re-checking after every event on the bus (bounded)."""
+    changed = asyncio.Event()
+
+    @callback
+    def poke(_event: Event) -> None:
+        changed.set()
+
+    unsubscribe = hass.bus.async_listen(MATCH_ALL, poke)
+    try:
+        async with asyncio.timeout(seconds):
+            while not predicate():
+                changed.clear()
+                await changed.wait()
+    finally:
+        unsubscribe()
+    await hass.async_block_till_done()
+
+
+def entity_id(hass: HomeAssistant, platform: str, unique_id: str) -> str:
+    """The entity ID registered for one of our unique IDs."""
+    found = er.async_get(hass).async_get_entity_id(platform, DOMAIN, unique_id)
+    assert found is not None, f"no {platform} entity with unique ID {unique_id}"
+    return found
+
+
+def state_of(hass: HomeAssistant, platform: str, unique_id: str) -> State:
+    """The current state of one of our entities."""
+    state = hass.states.get(entity_id(hass, platform, unique_id))
+    assert state is not None
+    return state
+
+
+def collect_events(hass: HomeAssistant) -> list[dict[str, Any]]:
+    """Every tasmota_tls_event's data, in order."""
+    events: list[dict[str, Any]] = []
+
+    @callback
+    def record(event: Event) -> None:
+        events.append(dict(event.data))
+
+    hass.bus.async_listen(EVENT_TASMOTA_TLS, record)
+    return events

@@ -1,0 +1,217 @@
+"""Enrolment driven by discovery, with a device answering like Tasmota over the mocked bus."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from datetime import timedelta
+from typing import Any
+from unittest.mock import patch
+
+import pytest
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import issue_registry as ir
+
+from custom_components.tasmota_tls.const import DOMAIN, FIRMWARE_DOCS_URL
+from custom_components.tasmota_tls.enrolment import EnrolmentRecord, EnrolmentStep
+from custom_components.tasmota_tls.pki import PkiStore
+
+from .conftest import BROKER_HOST, install
+from .helpers import collect_events, state_of, wait_for
+from .mqtt_bus import MqttBus
+from .playback_device import BrokerView, PlaybackDevice
+
+MAC = "A4CF12ABCDEF"
+TOPIC = "tasmota_ABCDEF"
+MQTT_CHANNEL = {"channel": "mqtt"}
+
+
+@pytest.fixture(autouse=True)
+def fast_engine() -> Generator[None]:
+    """Short engine timeouts: the played-back device answers at once."""
+    timing = {"step_timeout": 3.0, "poll_interval": 0.1, "wait_online_timeout": 5.0}
+    with patch.dict("custom_components.tasmota_tls.manager.ENGINE_TIMING", timing):
+        yield
+
+
+def status(hass: HomeAssistant, entry_id: str) -> str:
+    return state_of(hass, "sensor", f"{entry_id}_{MAC}_tls_status").state
+
+
+def playback(bus: MqttBus, fingerprint: str, **kwargs: Any) -> PlaybackDevice:
+    broker = BrokerView("mqtt-plain.lan", 1883, BROKER_HOST, 8883, fingerprint, **kwargs)
+    return PlaybackDevice(bus, broker, mac=MAC)
+
+
+async def press(hass: HomeAssistant, entry_id: str, key: str) -> None:
+    from .helpers import entity_id
+
+    await hass.services.async_call(
+        "button",
+        "press",
+        {"entity_id": entity_id(hass, "button", f"{entry_id}_{MAC}_{key}")},
+        blocking=True,
+    )
+
+
+async def test_enrol_from_discovery_to_tls(
+    hass: HomeAssistant, mqtt_bus: MqttBus, hass_storage: dict[str, Any]
+) -> None:
+    """Discovery adds the device; Enrol loads key and certificate and switches it to TLS."""
+    installed = await install(hass, options=MQTT_CHANNEL)
+    entry_id = installed.entry.entry_id
+    events = collect_events(hass)
+    device = playback(mqtt_bus, installed.broker_fingerprint)
+    device.announce()
+    await wait_for(hass, lambda: hass.states.async_entity_ids("button") != [])
+    await wait_for(hass, lambda: status(hass, entry_id) == "not_enrolled")
+
+    await press(hass, entry_id, "enrol")
+    await wait_for(hass, lambda: status(hass, entry_id) == "connected_tls")
+
+    # The device holds its key and certificate and was switched as the engine asked.
+    settings = device.settings
+    assert settings.tlskey1 is not None and len(settings.tlskey1) == 32
+    assert settings.setoption103 == 1
+    assert settings.setoption132 == 1
+    assert settings.mqtt_host == BROKER_HOST
+    assert settings.mqtt_port == 8883
+    assert settings.fingerprint1 == installed.broker_fingerprint.replace(" ", "")
+    assert device.tls_active
+
+    # The certificate is the store's newest for the device's topic.
+    issued = await hass.async_add_executor_job(installed.store.find, TOPIC)
+    expiry = state_of(hass, "sensor", f"{entry_id}_{MAC}_certificate_expiry")
+    assert expiry.state == issued.not_after.isoformat()
+    tls_status = state_of(hass, "sensor", f"{entry_id}_{MAC}_tls_status")
+    assert tls_status.attributes["serial"] == issued.serial
+    assert tls_status.attributes["validation_mode"] == "fingerprint"
+    assert tls_status.attributes["fingerprint"] == installed.broker_fingerprint
+    assert state_of(hass, "binary_sensor", f"{entry_id}_{MAC}_tls_connected").state == "on"
+    assert state_of(hass, "sensor", f"{entry_id}_enrolled_devices").state == "1"
+
+    # The journal kept every step and ends at DONE with the serial.
+    journal = hass_storage[f"{DOMAIN}.{entry_id}.journal"]["data"]
+    assert journal["records"][MAC]["step"] == "done"
+    assert journal["certificates"][MAC] == issued.serial
+
+    device_id = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, MAC)})
+    assert device_id is not None
+    enrolled = [e for e in events if e["type"] == "enrolled"]
+    assert enrolled == [
+        {
+            "device_id": device_id.id,
+            "mac": MAC,
+            "type": "enrolled",
+            "serial": issued.serial,
+            "previous_serial": None,
+        }
+    ]
+
+
+async def test_stock_firmware_is_reported(hass: HomeAssistant, mqtt_bus: MqttBus) -> None:
+    """Without TLSKey the enrolment fails at its first step, with a repair and a link."""
+    installed = await install(hass, options=MQTT_CHANNEL)
+    entry_id = installed.entry.entry_id
+    events = collect_events(hass)
+    device = playback(mqtt_bus, installed.broker_fingerprint)
+    device.faults.no_tlskey = True
+    device.announce()
+    await wait_for(hass, lambda: hass.states.async_entity_ids("button") != [])
+
+    await press(hass, entry_id, "enrol")
+    await wait_for(hass, lambda: status(hass, entry_id) == "failed")
+
+    state = state_of(hass, "sensor", f"{entry_id}_{MAC}_tls_status")
+    assert state.attributes["failure_reason"] == "no_tlskey_support"
+    assert state.attributes["failed_step"] == "issue"
+    failed = [e for e in events if e["type"] == "enrolment_failed"]
+    assert len(failed) == 1
+    assert failed[0]["reason"] == "no_tlskey_support"
+    assert failed[0]["step"] == "issue"
+    assert failed[0]["help_url"] == FIRMWARE_DOCS_URL
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"no_tlskey_support_{entry_id}_{MAC}")
+    assert issue is not None
+    assert issue.learn_more_url == FIRMWARE_DOCS_URL
+    # Nothing was switched, no certificate was issued.
+    assert device.settings.setoption103 == 0
+    assert device.settings.mqtt_host == "mqtt-plain.lan"
+    entries = await hass.async_add_executor_job(installed.store.entries)
+    assert [e for e in entries if e.kind == "device"] == []
+
+
+async def test_restart_mid_enrolment_is_resumed(
+    hass: HomeAssistant, mqtt_bus: MqttBus, hass_storage: dict[str, Any]
+) -> None:
+    """A journal left at WAIT_ONLINE is finished after a restart, not forgotten."""
+    serial: dict[str, str] = {}
+
+    def issue(store: PkiStore) -> None:
+        credential = store.issue_device(
+            "unattended passphrase", TOPIC, topic=TOPIC, command_topic=f"cmnd/{TOPIC}/TLSKey2"
+        )
+        serial["value"] = credential.entry.serial
+
+    # The device had been switched before Home Assistant went down.
+    record = EnrolmentRecord.start(MAC)
+    record.step = EnrolmentStep.WAIT_ONLINE
+    record.switched_at = record.started_at
+    record.previous = {
+        "mqtt_host": "mqtt-plain.lan",
+        "mqtt_port": 1883,
+        "tls": False,
+        "fingerprint_validation": False,
+        "fingerprint1": None,
+        "rule": {"text": "", "enabled": False, "once": False, "stop_on_error": False},
+    }
+    events = collect_events(hass)
+    with patch.dict(hass_storage, {}):
+        installed = await install(hass, options=MQTT_CHANNEL, prepare=issue)
+        entry_id = installed.entry.entry_id
+        await hass.config_entries.async_unload(entry_id)
+        record.serial = serial["value"]
+        hass_storage[f"{DOMAIN}.{entry_id}.journal"] = {
+            "version": 1,
+            "minor_version": 1,
+            "key": f"{DOMAIN}.{entry_id}.journal",
+            "data": {"records": {MAC: record.to_dict()}, "certificates": {}, "names": {}},
+        }
+        device = playback(mqtt_bus, installed.broker_fingerprint)
+        s = device.settings
+        s.mqtt_host, s.mqtt_port, s.setoption103, s.setoption132 = BROKER_HOST, 8883, 1, 1
+        s.fingerprint1 = installed.broker_fingerprint.replace(" ", "")
+        s.tlskey1, s.tlskey2 = b"\x01" * 32, b"\x30" * 400
+        device._tls = True
+        device.announce()
+        assert await hass.config_entries.async_setup(entry_id)
+        await wait_for(hass, lambda: any(e["type"] == "enrolled" for e in events))
+        await wait_for(hass, lambda: status(hass, entry_id) == "connected_tls")
+        journal = hass_storage[f"{DOMAIN}.{entry_id}.journal"]["data"]
+        assert journal["records"][MAC]["step"] == "done"
+        assert journal["certificates"][MAC] == serial["value"]
+
+
+async def test_pending_enrolment_of_vanished_device_is_marked_failed(
+    hass: HomeAssistant, mqtt_bus: MqttBus, hass_storage: dict[str, Any]
+) -> None:
+    record = EnrolmentRecord.start(MAC)
+    record.step = EnrolmentStep.SEND_CERT
+    events = collect_events(hass)
+    with patch("custom_components.tasmota_tls.manager.RESUME_GRACE", timedelta(seconds=0.05)):
+        installed = await install(hass, options=MQTT_CHANNEL)
+        entry_id = installed.entry.entry_id
+        await hass.config_entries.async_unload(entry_id)
+        hass_storage[f"{DOMAIN}.{entry_id}.journal"] = {
+            "version": 1,
+            "minor_version": 1,
+            "key": f"{DOMAIN}.{entry_id}.journal",
+            "data": {"records": {MAC: record.to_dict()}, "certificates": {}, "names": {}},
+        }
+        assert await hass.config_entries.async_setup(entry_id)
+        await wait_for(hass, lambda: any(e["type"] == "enrolment_failed" for e in events))
+    failed = next(e for e in events if e["type"] == "enrolment_failed")
+    assert failed["reason"] == "device_not_found"
+    assert failed["step"] == "send_cert"
+    journal = hass_storage[f"{DOMAIN}.{entry_id}.journal"]["data"]
+    assert journal["records"][MAC]["step"] == "failed"
+    assert journal["records"][MAC]["failed_step"] == "send_cert"
