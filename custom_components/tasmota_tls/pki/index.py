@@ -73,8 +73,8 @@ class Index:
     crl_number: int = 0
     certificates: dict[str, bytes] = field(default_factory=dict)  # serial -> DER
 
-    def add(self, entry: IndexEntry, der: bytes | None = None) -> None:
-        self.entries.append(entry)
+    def add(self, entry: IndexEntry, der: bytes | None = None, *, first: bool = False) -> None:
+        self.entries.insert(0 if first else len(self.entries), entry)
         self.used_serials.add(entry.serial_int)
         if der is not None:
             self.certificates[entry.serial] = der

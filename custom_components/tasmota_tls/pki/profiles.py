@@ -65,6 +65,18 @@ def make_name(
         raise PkiError(f"Invalid name: {err}", code="invalid_name") from err
 
 
+MAX_DAYS = 36500
+
+
+def _validity(days: int) -> dt.timedelta:
+    if not 1 <= days <= MAX_DAYS:
+        raise PkiError(
+            f"A validity of {days} days is not possible; give 1 to {MAX_DAYS} days.",
+            code="invalid_days",
+        )
+    return dt.timedelta(days=days)
+
+
 def _builder(
     subject: x509.Name,
     issuer: x509.Name,
@@ -80,7 +92,7 @@ def _builder(
         .public_key(public_key)  # type: ignore[arg-type]
         .serial_number(serial)
         .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + dt.timedelta(days=days))
+        .not_valid_after(now + _validity(days))
     )
 
 
@@ -236,7 +248,7 @@ def build_crl(
         x509.CertificateRevocationListBuilder()
         .issuer_name(ca_cert.subject)
         .last_update(now - BACKDATE)
-        .next_update(now + dt.timedelta(days=days))
+        .next_update(now + _validity(days))
         .add_extension(x509.CRLNumber(number), critical=False)
         .add_extension(_aki(ca_cert), critical=False)
     )

@@ -166,6 +166,7 @@ class PkiStore:
         days: int = CA_DAYS,
     ) -> x509.Certificate:
         """A new CA: RSA-2048 unless asked for EC (ESP32 with newer firmware only)."""
+        self._refuse_existing()  # before the costly key generation
         _check_free_text(cn)
         name = profiles.make_name(cn, dn_mode, org)
         key = generate_key(algo)
@@ -202,7 +203,7 @@ class PkiStore:
         return len(imported.rows)
 
     def _write_ca(self, cert: x509.Certificate, key_pem: bytes, index: Index, kind: Kind) -> None:
-        index.add(_entry_for(cert, kind), cert.public_bytes(serialization.Encoding.DER))
+        index.add(_entry_for(cert, kind), cert.public_bytes(serialization.Encoding.DER), first=True)
         atomic_write(self.directory / CA_KEY, key_pem, KEY_MODE)
         atomic_write(self.directory / CA_CERT, cert.public_bytes(serialization.Encoding.PEM))
         index.save(self.directory / INDEX)  # last: the store exists only once it is whole
@@ -393,6 +394,12 @@ class PkiStore:
         index.save(path)
         self._cached = (file_signature(path), index)
 
+    def _refuse_existing(self) -> None:
+        if self.exists:
+            raise PkiError(
+                f"{self.directory} already holds a CA; nothing was changed.", code="store_exists"
+            )
+
     def _lock_file(self) -> IO[bytes]:
         """The store's lock file; a full or read-only disk is reported, not raised raw."""
         try:
@@ -407,15 +414,13 @@ class PkiStore:
 
     @contextlib.contextmanager
     def _mutation(self, *, creating: bool = False) -> Iterator[None]:
-        if creating and self.exists:
-            raise PkiError(
-                f"{self.directory} already holds a CA; nothing was changed.", code="store_exists"
-            )
+        if creating:
+            self._refuse_existing()
         with self._thread_lock, self._lock_file() as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                if creating and self.exists:
-                    raise PkiError(f"{self.directory} already holds a CA.", code="store_exists")
+                if creating:
+                    self._refuse_existing()
                 yield
             except BaseException:
                 self._cached = None  # the in-memory index may hold what was not saved
