@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
-from custom_components.tasmota_tls.pki import PkiStore
+from custom_components.tasmota_tls.pki import PkiStore, profiles
 from custom_components.tasmota_tls.pki.keys import PrivateKey, decrypt_key
 
 PASSPHRASE = "broker bundle passphrase"
@@ -47,3 +49,10 @@ def broker_store(store: PkiStore) -> PkiStore:
 def ca_key(store: PkiStore) -> PrivateKey:
     """The CA's private key, for certificates and CRLs dated in the past."""
     return decrypt_key((store.directory / "ca.key").read_bytes(), PASSPHRASE)
+
+
+def expired_crl_pem(store: PkiStore) -> bytes:
+    """A CRL of this CA whose nextUpdate passed a day ago (as if nobody refreshed it)."""
+    issued = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
+    crl = profiles.build_crl(ca_key(store), store.ca_certificate(), [], 1, 1, issued)
+    return crl.public_bytes(serialization.Encoding.PEM)

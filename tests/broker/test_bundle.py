@@ -20,7 +20,7 @@ from custom_components.tasmota_tls.pki.mosquitto import (
 )
 from custom_components.tasmota_tls.pki.store import utcnow
 
-from .conftest import PASSPHRASE, discovery
+from .conftest import PASSPHRASE, discovery, expired_crl_pem
 
 
 def directives(text: str) -> list[tuple[str, str]]:
@@ -222,7 +222,7 @@ def test_missing_or_stale_crl_is_refreshed_in_the_store(
     assert first.crl.state == "fresh"
     assert broker_store.crl() is not None
 
-    broker_store.generate_crl(PASSPHRASE, days=0)  # already at its nextUpdate
+    (broker_store.directory / "crl.pem").write_bytes(expired_crl_pem(broker_store))
     second = write_bundle(broker_store, PASSPHRASE, tmp_path / "a")
     assert second.crl_refreshed
     assert second.changed[0] == "crl"

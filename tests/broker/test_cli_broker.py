@@ -17,7 +17,7 @@ from custom_components.tasmota_tls.pki.cli import main
 from custom_components.tasmota_tls.pki.cli_broker import read_discovery
 from custom_components.tasmota_tls.pki.store import utcnow
 
-from .conftest import PASSPHRASE, ca_key, discovery
+from .conftest import PASSPHRASE, ca_key, discovery, expired_crl_pem
 
 REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / "scripts" / "tasmota-tls"
@@ -133,7 +133,7 @@ def test_status_reads_the_stores_crl_by_default(
     assert main(["--pki", pki, "status"]) == 2  # no CRL yet: a usage error
     assert "tasmota-tls crl" in capsys.readouterr().err
 
-    broker_store.generate_crl(PASSPHRASE, days=0)  # ends now
+    (broker_store.directory / "crl.pem").write_bytes(expired_crl_pem(broker_store))
     assert main(["--pki", pki, "status"]) == 2
     assert capsys.readouterr().out.startswith("ERROR: ")
 
