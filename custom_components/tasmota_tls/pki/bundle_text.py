@@ -44,11 +44,6 @@ def render_conf(s: ListenerSettings) -> str:
 # Mosquitto TLS listener for Tasmota devices, written by tasmota-tls ({s.layout} layout).
 # Regenerate it with `tasmota-tls mosquitto`; changes made here by hand are overwritten.
 
-# Global settings (per_listener_settings false): they hold for every listener of this
-# broker, so every client of the broker needs a block in the ACL file.
-allow_anonymous false
-acl_file {p["acl"]}
-
 # A client certificate from the tasmota-tls CA is required; its CN becomes the username.
 {listen}
 protocol mqtt
@@ -61,6 +56,10 @@ use_identity_as_username true
 # TLS 1.2 at least. ESP8266 Tasmota offers only ECDHE-RSA-AES128-GCM-SHA256.
 tls_version tlsv1.2
 ciphers {CIPHERS}
+# With per_listener_settings false (the default) these two hold for EVERY listener of
+# this broker, so every client of the broker needs a block in the ACL file.
+allow_anonymous false
+acl_file {p["acl"]}
 
 # Bootstrap listener for devices that are not enrolled yet. It is PLAINTEXT, so it is
 # off: anything sent over it (a TLSKey1 private key too) can be read on this host.
@@ -189,21 +188,27 @@ regenerated."""
 
 def _revocation(s: ListenerSettings) -> str:
     if s.layout == "ha-addon":
-        apply = "restart the Mosquitto add-on"
-    elif s.layout == "server":
-        apply = "`sudo systemctl restart mosquitto`"
+        reload = "restart the Mosquitto add-on (`ha addons restart core_mosquitto`)"
+        restart = "The add-on restart in step 3 already closes every connection."
     else:
-        apply = "restart Mosquitto on the broker host (`sudo systemctl restart mosquitto`)"
+        reload = "`tasmota-tls reload` (local broker: SIGHUP) or `sudo systemctl reload mosquitto`"
+        restart = (
+            "To close the connection as well, restart the broker: "
+            "`sudo systemctl restart mosquitto`. Every client reconnects within seconds; "
+            "the revoked one is refused. Do this after a key compromise in any case: the "
+            "ACL silences a revoked certificate only when its name has no other valid "
+            "certificate (after a renewal it has)."
+        )
     return f"""\
 ## Revoking a device
 
 1. `tasmota-tls --pki DIR revoke NAME` writes a new CRL into the store.
-2. `tasmota-tls --pki DIR mosquitto --out DIR ...` copies it into this bundle (only the
-   CRL and ACL change), then put `crl.pem` and the ACL on the broker.
-3. Make the broker read them: `tasmota-tls reload` (local broker, SIGHUP) or
-   `sudo systemctl reload mosquitto`. From now on the device cannot connect.
-4. A device that is online keeps its connection through a reload. To cut it off,
-   {apply}. Every client reconnects within seconds; the revoked one is refused."""
+2. `tasmota-tls --pki DIR mosquitto --out DIR ...` regenerates the bundle: the new CRL,
+   and an ACL without the revoked device (only these and this README change). Copy the
+   changed files to the broker.
+3. Make the broker read them: {reload}. From now on the device's TLS handshake fails.
+4. A device that is online when it is revoked keeps its connection through a reload, but
+   with the new ACL it can neither receive nor publish anything. {restart}"""
 
 
 def _crl_upkeep(s: ListenerSettings) -> str:

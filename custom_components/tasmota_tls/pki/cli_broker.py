@@ -18,9 +18,10 @@ from .store import PkiStore, utcnow
 type Add = Callable[[str, Handler, str], argparse.ArgumentParser]
 
 ONLINE_NOTE = (
-    "A reload does not end connections that are already open: a revoked device that is "
-    "online stays connected until the broker restarts (systemctl restart mosquitto, or "
-    "restart the Home Assistant add-on)."
+    "A reload does not end open connections. A revoked device that is online stays "
+    "connected, but once the regenerated ACL (without it) is loaded it can neither receive "
+    "nor publish. To close its connection too, restart the broker (systemctl restart "
+    "mosquitto, or restart the Home Assistant add-on)."
 )
 STATUS_EXIT = {"fresh": 0, "stale": 1, "expired": 2}
 
@@ -106,9 +107,7 @@ def _print_bundle(result: BundleResult, without: list[str]) -> None:
     if result.skipped_devices:
         print("Left out (no valid certificate): " + ", ".join(result.skipped_devices))
     if result.restart_needed:
-        print(
-            f"Next: install the files as {result.out_dir}/README.md says, then restart Mosquitto."
-        )
+        print(f"Next: install the files as {result.files['readme']} says, then restart Mosquitto.")
     elif result.reload_needed:
         print("Next: copy the changed files to the broker and reload it (tasmota-tls reload).")
     else:

@@ -4,7 +4,9 @@ Three layouts put the same content where each kind of broker expects it:
 ``server`` (Debian's /etc/mosquitto), ``ha-addon`` (Home Assistant's Mosquitto add-on:
 /ssl and /share/mosquitto) and ``folder`` (one self-contained folder for a remote broker).
 
-Regenerating is safe while the broker runs: each file is replaced atomically, only files
+The tree under the output folder mirrors the broker's file system, so the output folder
+may also be the broker's root itself (install in place). Regenerating is safe while the
+broker runs: each file is replaced atomically, only files
 whose content or mode changed are written, and the configuration is written last so the
 broker never reads a configuration that names a file not yet in place.
 """
@@ -53,8 +55,8 @@ class LayoutPaths:
     cert: str
     key: str
     crl: str
+    readme: str
     install_root: str  # the output folder's place on the broker host
-    readme: str = "README.md"
 
     @property
     def local_acl(self) -> str:
@@ -72,6 +74,7 @@ LAYOUT_PATHS: dict[str, LayoutPaths] = {
         crl="etc/mosquitto/ca_certificates/tasmota-tls-crl.pem",
         cert="etc/mosquitto/certs/tasmota-tls-broker.crt",
         key="etc/mosquitto/certs/tasmota-tls-broker.key",
+        readme="etc/mosquitto/tasmota-tls-README.md",
         install_root="/",
     ),
     "ha-addon": LayoutPaths(
@@ -81,6 +84,7 @@ LAYOUT_PATHS: dict[str, LayoutPaths] = {
         crl="ssl/tasmota-tls/crl.pem",
         cert="ssl/tasmota-tls/broker.crt",
         key="ssl/tasmota-tls/broker.key",
+        readme="share/mosquitto/tasmota-tls-README.md",
         install_root="/",
     ),
     "folder": LayoutPaths(
@@ -90,6 +94,7 @@ LAYOUT_PATHS: dict[str, LayoutPaths] = {
         crl="crl.pem",
         cert="broker.crt",
         key="broker.key",
+        readme="README.md",
         install_root="/etc/mosquitto/tasmota-tls",
     ),
 }
