@@ -42,12 +42,16 @@ class MqttBus:
         client_mock.publish.side_effect = self._on_publish
 
     def retain(self, topic: str, payload: str) -> None:
-        """Store (or with an empty payload, clear) a retained message and deliver it."""
+        """Publish a retained message (an empty payload clears it).
+
+        Current subscribers get it with the retain flag clear, as from a broker: the
+        flag is set only on messages replayed to a new subscription.
+        """
         if payload:
             self.retained[topic] = payload
         else:
             self.retained.pop(topic, None)
-        async_fire_mqtt_message(self.hass, topic, payload, 0, True)
+        async_fire_mqtt_message(self.hass, topic, payload, 0, False)
 
     def _on_subscribe(self, topics: Any, qos: int = 0) -> Any:
         result = self._subscribe(topics, qos)
