@@ -31,6 +31,7 @@ async def test_setup_and_unload(
     crl = await hass.async_add_executor_job(installed.store.crl)
     assert broker is not None
     assert crl is not None  # signed at start: none existed
+    assert crl.next_update_utc is not None
     entry_id = entry.entry_id
     assert state_of(hass, "sensor", f"{entry_id}_ca_expiry").state == (
         ca.not_valid_after_utc.isoformat()
