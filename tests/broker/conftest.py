@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives import serialization
 
 from custom_components.tasmota_tls.pki import PkiStore, profiles
 from custom_components.tasmota_tls.pki.keys import PrivateKey, decrypt_key
+from tests.helpers.mosquitto import mosquitto_factory  # noqa: F401 (a fixture)
 
 PASSPHRASE = "broker bundle passphrase"
 BROKER_HOST = "localhost"

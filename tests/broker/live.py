@@ -25,7 +25,7 @@ from custom_components.tasmota_tls.pki.keys import plain_pem
 from custom_components.tasmota_tls.pki.mosquitto import BundleResult, write_bundle
 from custom_components.tasmota_tls.pki.store import utcnow
 from tests.helpers.bearssl_client import ClientResult, client_command, parse_output, run_client
-from tests.helpers.mosquitto import MosquittoBroker, free_port
+from tests.helpers.mosquitto import BrokerFactory, MosquittoBroker, free_port
 
 from .conftest import BROKER_HOST, PASSPHRASE, ca_key, discovery
 
@@ -107,12 +107,12 @@ class Pki:
 
 
 def start_broker(
-    pki: Pki, directory: Path, devices: list[Device]
+    pki: Pki, factory: BrokerFactory, directory: Path, devices: list[Device]
 ) -> tuple[MosquittoBroker, BundleResult]:
     """The generated bundle, run as is (the helper only adds `user root` and logging)."""
     port = free_port()
     result = pki.bundle(directory / "bundle", devices, port)
-    broker = MosquittoBroker(result.files["conf"].read_text(), directory / "broker")
+    broker = factory(result.files["conf"].read_text(), start=False)
     broker.ports["tls_port"] = port  # the bundle has no placeholder: wait for this port
     return broker.start(), result
 

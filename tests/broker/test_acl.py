@@ -202,3 +202,11 @@ def test_topic_matches(pattern: str, topic: str, expected: bool) -> None:
 def test_device_topics_is_immutable_and_validates_the_name() -> None:
     with pytest.raises(PkiError):
         DeviceTopics("bad name", "t", "%prefix%/%topic%/", ("cmnd", "stat", "tele"), None)
+
+
+def test_a_device_with_home_assistants_name_is_refused() -> None:
+    impostor = device_topics_from_discovery(discovery("homeassistant", "A0B1C2D3E4F5"))
+
+    with pytest.raises(PkiError) as err:
+        render_acl([impostor], ["homeassistant"])
+    assert err.value.code == "name_conflict"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ssl
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,13 +17,21 @@ from cryptography.hazmat.primitives import serialization
 
 from custom_components.tasmota_tls.pki import PkiStore
 from custom_components.tasmota_tls.pki.cli import main
-from custom_components.tasmota_tls.pki.mosquitto import reload_broker
+from custom_components.tasmota_tls.pki.mosquitto import (
+    BundleResult,
+    Layout,
+    reload_broker,
+    write_bundle,
+)
 from custom_components.tasmota_tls.pki.trust_anchor import firmware_headers
 from tests.helpers.bearssl_client import EXIT_CLOSED, EXIT_OK, EXIT_TLS, build_client_with_headers
+from tests.helpers.mosquitto import BrokerFactory, MosquittoBroker, free_port
 
 from .conftest import BROKER_HOST, PASSPHRASE, expired_crl_pem
 from .live import (
+    LOOPBACK,
     TIMEOUT,
+    Device,
     HaClient,
     Pki,
     device_context,
@@ -37,6 +46,15 @@ from .live import (
 @pytest.fixture(autouse=True)
 def passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TASMOTA_TLS_PASSPHRASE", PASSPHRASE)
+
+
+Start = Callable[[list[Device]], tuple[MosquittoBroker, BundleResult]]
+
+
+@pytest.fixture
+def start(pki: Pki, tmp_path: Path, mosquitto_factory: BrokerFactory) -> Start:
+    """Start a broker on the bundle for these devices; stopped at teardown."""
+    return lambda devices: start_broker(pki, mosquitto_factory, tmp_path, devices)
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +74,10 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 
 def test_enrolled_device_connects_with_the_tasmota_cipher_and_its_cn_as_username(
-    pki: Pki, tmp_path: Path
+    pki: Pki, tmp_path: Path, start: Start
 ) -> None:
     plug = pki.enrol("conn-plug", "0A0000000001")
-    broker, _ = start_broker(pki, tmp_path, [plug])
+    broker, _ = start([plug])
 
     result = run_device(pki, broker, plug, publish=[("tele/conn-plug/STATE", "{}")])
 
@@ -67,10 +85,10 @@ def test_enrolled_device_connects_with_the_tasmota_cipher_and_its_cn_as_username
     assert ("DVES_000001", "conn-plug") in broker.connected_usernames()
 
 
-def test_device_reads_only_its_own_commands(pki: Pki, tmp_path: Path) -> None:
+def test_device_reads_only_its_own_commands(pki: Pki, tmp_path: Path, start: Start) -> None:
     plug = pki.enrol("read-plug", "0A0000000011")
     other = pki.enrol("read-other", "0A0000000012")
-    broker, _ = start_broker(pki, tmp_path, [plug, other])
+    broker, _ = start([plug, other])
 
     with HaClient(pki, broker.port) as ha:
         # Retained: delivered at SUBSCRIBE time, if the ACL lets the device read it.
@@ -102,10 +120,12 @@ def test_device_reads_only_its_own_commands(pki: Pki, tmp_path: Path) -> None:
     assert "secret" not in " ".join(payloads)
 
 
-def test_device_writes_only_its_own_stat_tele_and_discovery(pki: Pki, tmp_path: Path) -> None:
+def test_device_writes_only_its_own_stat_tele_and_discovery(
+    pki: Pki, tmp_path: Path, start: Start
+) -> None:
     plug = pki.enrol("write-plug", "0A0000000021")
     other = pki.enrol("write-other", "0A0000000022")
-    broker, _ = start_broker(pki, tmp_path, [plug, other])
+    broker, _ = start([plug, other])
 
     with HaClient(pki, broker.port) as ha:
         ha.subscribe("#")
@@ -134,9 +154,9 @@ def test_device_writes_only_its_own_stat_tele_and_discovery(pki: Pki, tmp_path: 
     assert all(payload != b"forged" for _topic, payload in seen)
 
 
-def test_home_assistant_reads_and_writes_everything(pki: Pki, tmp_path: Path) -> None:
+def test_home_assistant_reads_and_writes_everything(pki: Pki, tmp_path: Path, start: Start) -> None:
     plug = pki.enrol("ha-plug", "0A0000000031")
-    broker, _ = start_broker(pki, tmp_path, [plug])
+    broker, _ = start([plug])
 
     with HaClient(pki, broker.port) as ha:
         ha.subscribe("#")
@@ -155,10 +175,10 @@ def test_home_assistant_reads_and_writes_everything(pki: Pki, tmp_path: Path) ->
     assert results[0].messages == [("cmnd/ha-plug/POWER", "ON")]
 
 
-def test_an_identity_without_acl_entry_gets_nothing(pki: Pki, tmp_path: Path) -> None:
+def test_an_identity_without_acl_entry_gets_nothing(pki: Pki, tmp_path: Path, start: Start) -> None:
     enrolled = pki.enrol("acl-plug", "0A0000000041")
     newcomer = pki.enrol("acl-newcomer", "0A0000000042")  # valid certificate, not in the bundle
-    broker, _ = start_broker(pki, tmp_path, [enrolled])
+    broker, _ = start([enrolled])
 
     with HaClient(pki, broker.port) as ha:
         ha.subscribe("#")
@@ -182,14 +202,14 @@ def _tls_context(pki: Pki) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(pki.ca_file))
 
 
-def test_connections_that_must_be_refused(pki: Pki, tmp_path: Path) -> None:
+def test_connections_that_must_be_refused(pki: Pki, tmp_path: Path, start: Start) -> None:
     plug = pki.enrol("refuse-plug", "0A0000000051")
     expired = pki.expired_device("refuse-plug", "0A0000000052")
     foreign_store = PkiStore(tmp_path / "foreign")
     foreign_store.init_ca(PASSPHRASE, "Another CA")
     foreign = Pki(foreign_store, tmp_path, pki.client, pki.ca_file, pki.ha_cert, pki.ha_key)
     stranger = foreign.enrol("refuse-plug", "0A0000000053")  # same CN, other CA
-    broker, _ = start_broker(pki, tmp_path, [plug])
+    broker, _ = start([plug])
 
     assert run_device(pki, broker, plug).connected  # the control: a good device gets in
 
@@ -223,10 +243,10 @@ def test_connections_that_must_be_refused(pki: Pki, tmp_path: Path) -> None:
     assert mqtt_connect_raw(broker.port, good) == "connack:0"  # the same probe, accepted
 
 
-def test_revoked_device_is_refused_after_reload(pki: Pki, tmp_path: Path) -> None:
+def test_revoked_device_is_refused_after_reload(pki: Pki, tmp_path: Path, start: Start) -> None:
     plug = pki.enrol("revoke-plug", "0A0000000061")
     bystander = pki.enrol("revoke-bystander", "0A0000000062")
-    broker, _ = start_broker(pki, tmp_path, [plug, bystander])
+    broker, _ = start([plug, bystander])
     assert run_device(pki, broker, plug).connected
 
     pki.store.revoke(PASSPHRASE, "revoke-plug")
@@ -246,8 +266,8 @@ def test_revoked_device_is_refused_after_reload(pki: Pki, tmp_path: Path) -> Non
     assert run_device(pki, broker, bystander).connected
 
 
-def test_reload_reads_the_pid_file(pki: Pki, tmp_path: Path) -> None:
-    broker, _ = start_broker(pki, tmp_path, [])
+def test_reload_reads_the_pid_file(pki: Pki, tmp_path: Path, start: Start) -> None:
+    broker, _ = start([])
     assert broker.pid is not None
     pid_file = tmp_path / "mosquitto.pid"
     pid_file.write_text(f"{broker.pid}\n")
@@ -258,11 +278,11 @@ def test_reload_reads_the_pid_file(pki: Pki, tmp_path: Path) -> None:
 
 
 def test_online_revoked_device_is_silenced_by_reload_and_cut_off_by_restart(
-    pki: Pki, tmp_path: Path
+    pki: Pki, tmp_path: Path, start: Start
 ) -> None:
     plug = pki.enrol("online-plug", "0A0000000071")
     bystander = pki.enrol("online-bystander", "0A0000000072")
-    broker, _ = start_broker(pki, tmp_path, [plug, bystander])
+    broker, _ = start([plug, bystander])
 
     with HaClient(pki, broker.port) as ha:
         mark = broker.log_mark()
@@ -297,9 +317,9 @@ def test_online_revoked_device_is_silenced_by_reload_and_cut_off_by_restart(
     assert run_device(pki, broker, bystander).connected
 
 
-def test_expired_crl_locks_out_until_refreshed(pki: Pki, tmp_path: Path) -> None:
+def test_expired_crl_locks_out_until_refreshed(pki: Pki, tmp_path: Path, start: Start) -> None:
     plug = pki.enrol("crl-plug", "0A0000000081")
-    broker, bundle = start_broker(pki, tmp_path, [plug])
+    broker, bundle = start([plug])
     assert run_device(pki, broker, plug).connected
 
     # Time passes: the CRL on the broker reaches its nextUpdate.
@@ -323,3 +343,34 @@ def test_expired_crl_locks_out_until_refreshed(pki: Pki, tmp_path: Path) -> None
     assert main(["--pki", str(pki.store.directory), "status", "--crl", str(crl_path)]) == 0
 
     assert run_device(pki, broker, plug).connected
+
+
+@pytest.mark.parametrize(
+    ("layout", "mac"), [("server", "0A0000000091"), ("ha-addon", "0A0000000092")]
+)
+def test_server_and_addon_layouts_run_as_generated(
+    pki: Pki, tmp_path: Path, mosquitto_factory: BrokerFactory, layout: Layout, mac: str
+) -> None:
+    plug = pki.enrol(f"{layout}-plug", mac)
+    port, bootstrap = free_port(), free_port()
+    out = tmp_path / "root"  # installed in place: the tree is the broker's file system
+    result = write_bundle(
+        pki.store, PASSPHRASE, out, port=port, layout=layout, devices=[plug.topics],
+        bind_address=LOOPBACK, install_root=str(out), bootstrap_port=bootstrap,
+    )  # fmt: skip
+    # Enrolment time: uncomment the bootstrap listener, as its comment says.
+    conf = result.files["conf"].read_text()
+    commented = f"#listener {bootstrap} 127.0.0.1\n#protocol mqtt\n"
+    assert commented in conf
+    broker = mosquitto_factory(conf.replace(commented, commented.replace("#", "")), start=False)
+    broker.ports.update(tls_port=port, bootstrap_port=bootstrap)
+    broker.start()
+
+    assert run_device(pki, broker, plug).connected
+    with HaClient(pki, port) as ha:
+        ha.subscribe("#")
+        ha.publish("stat/anything", "x")
+        assert ha.collect_until("stat/anything")[-1] == ("stat/anything", b"x")
+    # Plaintext, loopback only, and still no anonymous client (CONNACK 5: not authorised).
+    assert mqtt_connect_raw(bootstrap, None) == "connack:5"
+    broker.wait_for_log(rf"Opening ipv4 listen socket on port {bootstrap}\.", TIMEOUT)

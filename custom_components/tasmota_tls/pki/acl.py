@@ -222,6 +222,12 @@ def render_acl(
     """The acl_file text: full access for Home Assistant, per-device rules, nothing for others."""
     device_list = sorted(devices, key=lambda d: d.name)
     check_isolation(device_list)
+    for device in device_list:
+        if device.name in ha_identities:
+            raise PkiError(
+                f"Device {device.name} has Home Assistant's name and would get its full access.",
+                code="name_conflict",
+            )
     lines = [
         "# Mosquitto ACL written by tasmota-tls. Regenerating the bundle replaces this file;",
         "# put your own rules in the file of the same name plus .local, next to it.",
