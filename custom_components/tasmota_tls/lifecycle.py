@@ -6,13 +6,14 @@ import datetime as dt
 import logging
 
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.helpers.event import async_call_later, async_track_time_interval
 from homeassistant.util import dt as dt_util
 
 from .const import (
     CA_EXPIRY_WARNING_DAYS,
     CONF_AUTO_RENEW,
     CONF_BROKER_HOST,
+    CONF_PASSPHRASE,
     CONF_RENEW_DAYS,
     CONF_VALIDATION,
     CRL_REFRESH_WHEN_LEFT_DAYS,
@@ -38,6 +39,8 @@ from .pki import PkiError
 _LOGGER = logging.getLogger(__name__)
 
 CHECK_INTERVAL = dt.timedelta(hours=1)
+# Devices announce themselves (and answer Status 6) shortly after start.
+FIRST_DEVICE_CHECK = dt.timedelta(minutes=1)
 
 
 def renew_window(entry: TasmotaTlsConfigEntry) -> dt.timedelta:
@@ -56,8 +59,11 @@ class Lifecycle:
         self._announced: set[tuple[str, str]] = set()  # (event type, serial)
 
     async def async_start(self) -> None:
-        """Check now, then every CHECK_INTERVAL until the entry unloads."""
+        """Check now, once more when discovery has settled, then every CHECK_INTERVAL."""
         await self.async_check()
+        self._entry.async_on_unload(
+            async_call_later(self._hass, FIRST_DEVICE_CHECK, self._scheduled)
+        )
         self._entry.async_on_unload(
             async_track_time_interval(self._hass, self._scheduled, CHECK_INTERVAL)
         )
@@ -74,7 +80,7 @@ class Lifecycle:
         entry_id = entry.entry_id
         snapshot = await manager.ca.async_refresh()
         now = dt_util.utcnow()
-        passphrase = entry.data.get("passphrase")
+        passphrase = entry.data.get(CONF_PASSPHRASE)
 
         crl_due = snapshot.crl_next_update is None or snapshot.crl_next_update - now < dt.timedelta(
             days=CRL_REFRESH_WHEN_LEFT_DAYS

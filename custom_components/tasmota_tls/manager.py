@@ -332,7 +332,8 @@ class TlsManager:
         state = self.tracker.devices[mac]
         device = state.device
         name = self.journal.names.get(mac) or certificate_name(device)
-        previous = self.journal.certificates.get(mac)
+        current = self.certificate(mac)
+        previous = current.serial if current is not None and current.status == "valid" else None
         if passphrase is None:
             raise HomeAssistantError(
                 translation_domain=DOMAIN, translation_key="passphrase_required"

@@ -22,6 +22,8 @@ from virtual_tasmota.settings import DeviceSettings
 
 from .mqtt_bus import MqttBus
 
+RESTART_DELAY = 0.05  # seconds between the reply and the restart
+
 
 @dataclass
 class BrokerView:
@@ -121,8 +123,9 @@ class PlaybackDevice:
             replies += self._run_text(self._backlog.pop(0))
         out = [(f"stat/{self.settings.topic}/{r.subtopic}", r.payload) for r in replies]
         if self._restart:
+            # Tasmota answers first and restarts a moment later.
             self._restart = False
-            self.bus.hass.loop.call_soon(self._reboot)
+            self.bus.hass.loop.call_later(RESTART_DELAY, self._reboot)
         return out
 
     def _run(self, word: str, payload: str) -> list[Reply]:
