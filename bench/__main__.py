@@ -4,28 +4,42 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
-from . import footprint, issuance
+from . import footprint, fuzz, handshake, issuance
 from .report import Result, print_results, write_markdown
+
+
+def sections(quick: bool) -> dict[str, Callable[[], list[Result]]]:
+    scale = 0.1 if quick else 1.0
+    return {
+        "issuance": lambda: issuance.run(
+            easyrsa_count=max(3, int(30 * scale)),
+            single_count=max(50, int(300 * scale)),
+            batch_count=max(200, int(4000 * scale)),
+            bulk_count=1000,
+        ),
+        "footprint": footprint.run,
+        "handshake": handshake.run,
+        "fuzz": lambda: fuzz.run(examples=1000 if quick else 10_000),
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
+    parser.add_argument("--only", help="comma-separated sections: " + ", ".join(sections(False)))
     parser.add_argument("--no-write", action="store_true", help="do not rewrite bench/RESULTS.md")
     args = parser.parse_args()
-    scale = 0.1 if args.quick else 1.0
+    chosen = sections(args.quick)
+    if args.only:
+        unknown = set(args.only.split(",")) - set(chosen)
+        if unknown:
+            parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+        chosen = {name: run for name, run in chosen.items() if name in args.only.split(",")}
     results: list[Result] = []
-    sections = [
-        lambda: issuance.run(
-            easyrsa_count=max(3, int(30 * scale)),
-            core_count=max(50, int(2000 * scale)),
-            bulk_count=max(100, int(1000 * scale)),
-        ),
-        footprint.run,
-    ]
-    for section in sections:
-        rows = section()
+    for run in chosen.values():
+        rows = run()
         print_results(rows)
         results += rows
     if not args.no_write:

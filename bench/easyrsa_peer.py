@@ -58,6 +58,8 @@ class EasyRsaPki:
 
     def issue_device(self, name: str) -> Path:
         """gen-req (EC P-256) + sign-req tasmota; returns the issued certificate."""
-        self.run("--use-algo=ec", "--curve=prime256v1", f"--req-cn={name}", "gen-req", name, "nopass")
+        self.run(
+            "--use-algo=ec", "--curve=prime256v1", f"--req-cn={name}", "gen-req", name, "nopass"
+        )
         self.run(f"--passin=pass:{CA_PASS}", "sign-req", "tasmota", name)
         return self.pki / "issued" / f"{name}.crt"

@@ -20,7 +20,9 @@ NAME = "tasmota_1A2B3C"
 
 def _row(label: str, der: bytes) -> Result:
     command = len("TLSKey2 ") + len(base64.b64encode(der))
-    return Result("footprint", label, str(len(der)), "bytes DER", f"TLSKey2 command {command} chars")
+    return Result(
+        "footprint", label, str(len(der)), "bytes DER", f"TLSKey2 command {command} chars"
+    )
 
 
 def run() -> list[Result]:

@@ -20,10 +20,12 @@ from .errors import PkiError
 from .fingerprint import tasmota_fingerprint
 from .fsutil import KEY_MODE, atomic_write
 from .limits import BROKER_DAYS, CA_DAYS, CRL_DAYS, DEVICE_DAYS, HA_CLIENT_DAYS
-from .store import IssuedCredential, PkiStore, utcnow
+from .store import DeviceRequest, IssuedCredential, PkiStore, utcnow
 from .trust_anchor import USER_CONFIG_OVERRIDE_SNIPPET, firmware_headers
 
 PASSPHRASE_ENV = "TASMOTA_TLS_PASSPHRASE"  # noqa: S105 (a variable name, not a secret)
+# Devices issued per index write when several names are given.
+BATCH = 256
 type Handler = Callable[[argparse.Namespace, PkiStore], int]
 
 
@@ -137,19 +139,17 @@ def _command_topic(args: argparse.Namespace, name: str) -> str:
 
 
 def cmd_device(args: argparse.Namespace, store: PkiStore) -> int:
-    """One device, or many: each is saved in the index before it is printed."""
+    """One device, or many: each batch is saved in the index before it is printed."""
     if args.topic and len(args.name) > 1:
         raise CliError("--topic names one device's topic; give one name with it.")
     passphrase = read_passphrase(args)
-    for name in args.name:
-        credential = store.issue_device(
-            passphrase,
-            name,
-            topic=args.topic,
-            command_topic=_command_topic(args, name),
-            days=args.days,
-        )
-        _device_output(credential, args.json)
+    requests = [
+        DeviceRequest(name, args.topic, _command_topic(args, name), args.days) for name in args.name
+    ]
+    for start in range(0, len(requests), BATCH):
+        batch = requests[start : start + BATCH]
+        for credential in store.issue_devices(passphrase, batch, workers=args.workers):
+            _device_output(credential, args.json)
         sys.stdout.flush()
     return 0
 
@@ -290,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--topic", help="the device's MQTT topic (default: the name)")
             sub.add_argument("--full-topic", default="%prefix%/%topic%/", help="Tasmota FullTopic")
             sub.add_argument("--prefixes", default="cmnd,stat,tele", help="Tasmota prefixes")
+            sub.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                             help="processes that sign when several names are given")  # fmt: skip
         else:
             sub.add_argument("name", help="the device's name (its certificate CN) or serial")
         sub.add_argument("--json", action="store_true", help="print one JSON object")

@@ -24,16 +24,15 @@ from typing import IO
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
-from . import easyrsa, profiles
+from . import easyrsa, parallel, profiles
 from .errors import NotFoundError, PkiError
 from .fsutil import KEY_MODE, atomic_write
 from .index import Index, IndexEntry, Kind, file_signature
 from .keys import KeyAlgorithm, PrivateKey, decrypt_key, encrypt_key, generate_key, plain_pem
 from .limits import BROKER_DAYS, CA_DAYS, CRL_DAYS, DEVICE_DAYS, HA_CLIENT_DAYS
 from .names import validate_common_name
-from .tlskey import TlsKeyPayloads, payloads_for
+from .tlskey import TlsKeyPayloads, key_from_scalar, payloads_for
 
 CA_CERT = "ca.crt"
 CA_KEY = "ca.key"
@@ -225,11 +224,13 @@ class PkiStore:
         return self.issue_devices(passphrase, [request])[0]
 
     def issue_devices(
-        self, passphrase: str, requests: Sequence[DeviceRequest]
+        self, passphrase: str, requests: Sequence[DeviceRequest], *, workers: int = 1
     ) -> list[IssuedCredential]:
         """Many devices in one locked step and one index write; all or nothing.
 
         Every request is checked (name, size guard) before anything is recorded.
+        workers > 1 signs in forked processes: for the command line only, never inside
+        a threaded program such as Home Assistant.
         """
         for request in requests:
             validate_common_name(request.name)
@@ -239,15 +240,19 @@ class PkiStore:
             index = self._index()
             used = set(index.used_serials)
             now = utcnow()
+            jobs: list[parallel.Job] = []
             for request in requests:
-                key = ec.generate_private_key(ec.SECP256R1())
                 serial = profiles.new_serial(used)
                 used.add(serial)
-                subject = profiles.make_name(request.name, request.dn_mode, request.org)
-                cert = profiles.build_device(
-                    ca_key, ca_cert, key, subject, serial, request.days, now
-                )
-                der = cert.public_bytes(serialization.Encoding.DER)
+                jobs.append((request.name, request.dn_mode, request.org, request.days, serial, now))
+            if workers > 1 and len(jobs) > 1:
+                ca_key_pem = (self.directory / CA_KEY).read_bytes()
+                signed = parallel.sign_devices(ca_key_pem, passphrase, ca_cert, jobs, workers)
+            else:
+                signed = [parallel.sign_device(ca_key, ca_cert, job) for job in jobs]
+            for request, (scalar, der) in zip(requests, signed, strict=True):
+                key = key_from_scalar(scalar)
+                cert = x509.load_der_x509_certificate(der)
                 payloads = payloads_for(key, der, request.resolved_command_topic)
                 entry = _entry_for(cert, "device", topic=request.resolved_topic)
                 issued.append(IssuedCredential(entry, key, cert, payloads))
