@@ -161,6 +161,7 @@ class Commands:
             ("DeviceName", self._device_name),
             ("FriendlyName", self._friendly_name),
             ("Power", self._power),
+            ("State", self._state),
         ):
             self._table[name.upper()] = (name, handler)
 
@@ -475,14 +476,20 @@ class Commands:
             self._host.save_settings()
         return {f"{call.name}{call.index}": s.friendly_name}
 
-    def _power(self, call: Call) -> dict[str, Any] | None:
+    def _power(self, call: Call) -> list[Reply] | None:
+        """One relay; like MqttPublishPowerState: JSON on RESULT and plain text on POWER."""
         if call.index != 1:
             return None
         if call.payload in (0, 1):
             self._host.power = call.payload
         elif call.payload == 2:
             self._host.power ^= 1
-        return {"POWER": payloads.STATE_TEXTS[self._host.power]}
+        state = payloads.STATE_TEXTS[self._host.power]
+        return [Reply("RESULT", _json({"POWER": state})), Reply("POWER", state)]
+
+    def _state(self, call: Call) -> dict[str, Any] | None:
+        block = self._status(11)
+        return block["StatusSTS"] if block else None
 
 
 def _split_backlog(data: str) -> list[str]:

@@ -66,6 +66,7 @@ class Timing:
     restart_delay: float = 1.0  # restart_flag counts down once the backlog is empty
     rule_timer_scale: float = 1.0
     discovery_delay: float = 0.0  # the firmware waits 10 s after boot, 1 s after a reconnect
+    tele_period: float = 300.0  # TelePeriod: tele/<topic>/STATE, the first 5 s after connecting
     connect_timeout: float = 5.0
 
 
@@ -168,6 +169,11 @@ class VirtualDevice:
     @property
     def topic(self) -> str:
         return self.settings.topic
+
+    @property
+    def _aws_iot_build(self) -> bool:
+        """Before 14.5 TLSKey came with USE_MQTT_AWS_IOT; USE_MQTT_CLIENT_CERT replaced it."""
+        return payloads.version_tuple(self.firmware) < (14, 5, 0)
 
     @property
     def tls_active(self) -> bool:
@@ -324,6 +330,7 @@ class VirtualDevice:
             asyncio.create_task(self._mqtt_loop()),
             asyncio.create_task(self._backlog_runner()),
             asyncio.create_task(self._command_worker()),
+            asyncio.create_task(self._telemetry()),
         ]
         await self._fire_rules("System#Init")
 
@@ -354,6 +361,11 @@ class VirtualDevice:
             s = self.settings
             if not s.mqtt_host or not s.mqtt_port:
                 self.log("MQT: No MqttHost or MqttPort, MQTT not allowed")
+                await self._on_first_connection()
+                return
+            if boot.mqtt_tls and self._aws_iot_build and not s.mqtt_password:
+                # USE_MQTT_AWS_IOT builds anticipate that TLS without a password makes no sense.
+                self.log("MQT: TLS on and MqttPassword empty: MQTT not allowed (AWS IoT build)")
                 await self._on_first_connection()
                 return
             self.log("MQT: Attempting connection...")
@@ -402,12 +414,17 @@ class VirtualDevice:
             raise MqttConnectError(
                 MQTT_DNS_DISCONNECTED, f"{s.mqtt_host} is not a loopback address (refused here)"
             )
+        username, password = s.mqtt_user or None, s.mqtt_password or None
+        if username is None:
+            password = None  # PubSubClient sends a password only after a user name
+        if self._boot.mqtt_tls and self._aws_iot_build and s.tlskey1 and s.tlskey2:
+            username = password = None  # USE_MQTT_AWS_IOT drops them when a client key is loaded
         client = MqttClient(
             client_id=s.mqtt_client_id,
             keepalive=s.mqtt_keepalive,
             will=Will(self.lwt_topic, payloads.MQTT_LWT_OFFLINE.encode()),
-            username=s.mqtt_user or None,
-            password=s.mqtt_password or None if s.mqtt_user else None,
+            username=username,
+            password=password,
             on_message=self._on_message,
             on_oversize=lambda size: self.log(
                 f"MQT: Dropped a {size} byte packet (over MQTT_MAX_PACKET_SIZE 1200)"
@@ -417,10 +434,13 @@ class VirtualDevice:
         learned: bytes | None = None
         if self._boot.mqtt_tls:
             learned = await self._open_tls(client, address)
-            self.log(f"MQT: TLS connected in {int((time.monotonic() - started) * 1000)} ms")
+            elapsed = int((time.monotonic() - started) * 1000)
+            self.log(f"MQT: TLS connected in {elapsed} ms ({client.cipher})")
         else:
             try:
-                await client.open(address, s.mqtt_port, timeout=self.timing.connect_timeout)
+                await client.open(
+                    address, s.mqtt_port, local_address=self.ip, timeout=self.timing.connect_timeout
+                )
             except OSError as err:
                 raise MqttConnectError(MQTT_CONNECT_FAILED, str(err)) from err
         self._tls_active = self._boot.mqtt_tls
@@ -451,6 +471,7 @@ class VirtualDevice:
                 s.mqtt_port,
                 ssl_context=ctx,
                 server_hostname=s.mqtt_host,
+                local_address=self.ip,
                 timeout=self.timing.connect_timeout,
             )
             ssl_object = client.ssl_object
@@ -530,9 +551,13 @@ class VirtualDevice:
         mode = "tls" if self._tls_active else "plain"
         self.log(f"MQT: Connected {mode} to {s.mqtt_host}:{s.mqtt_port} as {s.mqtt_client_id}")
         await self._publish(self.lwt_topic, payloads.MQTT_LWT_ONLINE, retain=True)
-        await client.subscribe(self.full_topic(0, "#"))
-        await client.subscribe("cmnd/tasmotas/#")  # GroupTopic1 default
-        await client.subscribe(f"cmnd/DVES_{self.mac[-6:]}_fb/#")  # fallback topic
+        for topic in (
+            self.full_topic(0, "#"),
+            "cmnd/tasmotas/#",  # GroupTopic1 default
+            f"cmnd/DVES_{self.mac[-6:]}_fb/#",  # fallback topic
+        ):
+            if not await client.subscribe(topic):
+                return  # lost meanwhile; the MQTT loop reconnects
         self._set_connected(True)
         if boot.initial:
             await self._on_first_connection()
@@ -556,6 +581,20 @@ class VirtualDevice:
         )
         self.discovery_published = True
         self._notify()
+
+    async def _telemetry(self) -> None:
+        """tele/<topic>/STATE every TelePeriod; the first one 5 s after a connection."""
+        while True:
+            while not self.connected:
+                await self._changed.wait()
+            await asyncio.sleep(min(5.0, self.timing.tele_period))
+            while self.connected:
+                block = payloads.status_block(self, 11)
+                if block is not None:
+                    await self._publish(
+                        self.full_topic(2, "STATE"), payloads.dumps(block["StatusSTS"])
+                    )
+                await asyncio.sleep(self.timing.tele_period)
 
     async def _publish(self, topic: str, payload: str, *, retain: bool = False) -> bool:
         client = self._client

@@ -97,11 +97,19 @@ class MqttClient:
         self._next_id = 0
         self._closed = asyncio.Event()
         self._pong = asyncio.Event()
+        self._pending: dict[int, asyncio.Future[None]] = {}
         self.lost_reason: str | None = None
 
     @property
     def connected(self) -> bool:
         return self._writer is not None and not self._closed.is_set()
+
+    @property
+    def cipher(self) -> str | None:
+        """The negotiated cipher suite (OpenSSL name), None without TLS."""
+        obj = self.ssl_object
+        found = obj.cipher() if obj is not None else None
+        return found[0] if found else None
 
     @property
     def ssl_object(self) -> ssl.SSLObject | None:
@@ -117,9 +125,10 @@ class MqttClient:
         *,
         ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
+        local_address: str | None = None,
         timeout: float = 10.0,  # noqa: ASYNC109 - also the TLS handshake timeout
     ) -> None:
-        """Open the TCP (and TLS) connection; no MQTT traffic yet."""
+        """Open the TCP (and TLS) connection from local_address; no MQTT traffic yet."""
         try:
             async with asyncio.timeout(timeout):
                 self._reader, self._writer = await asyncio.open_connection(
@@ -128,6 +137,7 @@ class MqttClient:
                     ssl=ssl_context,
                     server_hostname=server_hostname if ssl_context else None,
                     ssl_handshake_timeout=timeout if ssl_context else None,
+                    local_addr=(local_address, 0) if local_address else None,
                     limit=2**16,
                 )
         except TimeoutError as err:
@@ -199,11 +209,26 @@ class MqttClient:
         first = (_PUBLISH << 4) | (qos << 1) | (1 if retain else 0)
         return await self._send(bytes([first]) + encode_remaining_length(len(body)) + body)
 
-    async def subscribe(self, topic: str, qos: int = 0) -> bool:
-        body = struct.pack("!H", self._packet_id()) + _utf8(topic) + bytes([qos])
-        return await self._send(
-            bytes([(_SUBSCRIBE << 4) | 0x02]) + encode_remaining_length(len(body)) + body
-        )
+    async def subscribe(self, topic: str, qos: int = 0, timeout: float = 10.0) -> bool:  # noqa: ASYNC109
+        """Subscribe and wait for the SUBACK, so that "connected" means "ready for commands"."""
+        packet_id = self._packet_id()
+        acked = asyncio.get_running_loop().create_future()
+        self._pending[packet_id] = acked
+        body = struct.pack("!H", packet_id) + _utf8(topic) + bytes([qos])
+        packet = bytes([(_SUBSCRIBE << 4) | 0x02]) + encode_remaining_length(len(body)) + body
+        try:
+            if not await self._send(packet):
+                return False
+            async with asyncio.timeout(timeout):
+                await acked
+        except TimeoutError:
+            self._lost("no SUBACK")
+            return False
+        except ConnectionError:
+            return False
+        finally:
+            self._pending.pop(packet_id, None)
+        return True
 
     async def disconnect(self) -> None:
         """Clean DISCONNECT: the broker discards the will."""
@@ -235,6 +260,9 @@ class MqttClient:
         if not self._closed.is_set():
             self.lost_reason = reason
             self._closed.set()
+            for waiter in self._pending.values():
+                if not waiter.done():
+                    waiter.set_exception(ConnectionError(reason))
             if self._writer is not None:
                 self._writer.close()
 
@@ -275,6 +303,10 @@ class MqttClient:
                     await self._handle_publish(first, body, size)
                 elif kind == _PINGRESP:
                     self._pong.set()
+                elif kind == _SUBACK and len(body) >= 2:
+                    waiter = self._pending.get(struct.unpack("!H", body[:2])[0])
+                    if waiter is not None and not waiter.done():
+                        waiter.set_result(None)
         except (asyncio.IncompleteReadError, OSError, ValueError) as err:
             self._lost(f"connection lost: {err or 'EOF'}")
 

@@ -299,13 +299,13 @@ def status_mqt(device: DeviceView) -> dict[str, Any]:
         "MqttUser": s.mqtt_user,
         "MqttCount": device.connect_count,
     }
-    if _version_tuple(device.firmware) >= (14, 5, 0):
+    if version_tuple(device.firmware) >= (14, 5, 0):
         block["MqttTLS"] = 1 if device.tls_active else 0  # reported since early 2025
     block.update({"MAX_PACKET_SIZE": 1200, "KEEPALIVE": s.mqtt_keepalive, "SOCKET_TIMEOUT": 4})
     return block
 
 
-def _version_tuple(version: str) -> tuple[int, ...]:
+def version_tuple(version: str) -> tuple[int, ...]:
     parts: list[int] = []
     for piece in version.split("."):
         digits = "".join(ch for ch in piece if ch.isdigit())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tests.helpers.mosquitto import MosquittoBroker
 
 from .conftest import FleetFactory, Observer, Retained, send
@@ -62,8 +64,10 @@ async def test_connect_publishes_online_discovery_and_subscribes(
     sensors = await retained(plain_broker.port, f"tasmota/discovery/{mac}/sensors")
     assert sensors.json()["ver"] == 1
 
-    # The client id is the firmware's default, DVES_ and the last six hex digits of the MAC.
-    assert plain_broker.find_log(rf"New client connected from \S+ as DVES_{mac[-6:]} ")
+    # The client id is the firmware's default, DVES_ and the last six hex digits of the MAC,
+    # and the connection comes from the device's own loopback address.
+    ip = re.escape(device.ip)
+    assert plain_broker.find_log(rf"New client connected from {ip}:\d+ as DVES_{mac[-6:]} ")
 
     # Commands are case-insensitive and answered on stat/<topic>/RESULT.
     assert await send(observer, device, "mqtthost") == {"MqttHost": "127.0.0.1"}
@@ -220,3 +224,19 @@ async def test_power_cycle_publishes_the_will_and_comes_back(
         f"tele/{device.topic}/LWT", since=mark, where=lambda m: m.text == "Online"
     )
     await device.wait_state(lambda d: d.connected and d.discovery_published, 10)
+
+
+async def test_power_and_state_like_a_one_relay_device(
+    plain_broker: MosquittoBroker, observer: Observer, fleet_factory: FleetFactory
+) -> None:
+    device = (await fleet_factory(plain_broker.port)).devices[0]
+    mark = observer.mark()
+    assert await send(observer, device, "Power", "ON") == {"POWER": "ON"}
+    plain = await observer.wait_for(f"stat/{device.topic}/POWER", since=mark)
+    assert plain.text == "ON"
+    assert await send(observer, device, "Power1", "toggle") == {"POWER": "OFF"}
+    mark = observer.mark()
+    observer.publish(f"cmnd/{device.topic}/State", "")
+    reply = await observer.wait_for(f"stat/{device.topic}/RESULT", since=mark)
+    assert reply.json()["POWER"] == "OFF" and reply.json()["MqttCount"] == 1
+    assert await send(observer, device, "Power2", "1") == {"Command": "Error"}

@@ -6,10 +6,15 @@ them after running the CLI: TLSKey1 and TLSKey2 over MQTT, then one Backlog.
 
 from __future__ import annotations
 
+import datetime
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from cryptography.x509.oid import NameOID
 
 from custom_components.tasmota_tls.pki import tasmota_fingerprint
 from tests.helpers.mosquitto import BrokerFactory, MosquittoBroker
@@ -157,3 +162,109 @@ async def test_no_client_certificate_is_refused_by_the_listener(
     )
     assert not device.connected
     assert device.settings.fingerprint1 == "FF" * 20  # accept-any is never overwritten by learning
+
+
+def ec_broker_files(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA and a P-256 broker certificate for 127.0.0.1, made here: the PKI core issues RSA."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "EC test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .sign(ca_key, hashes.SHA256())
+    )
+    cafile, certfile, keyfile = directory / "ec-ca.pem", directory / "ec.pem", directory / "ec.key"
+    cafile.write_bytes(ca.public_bytes(Encoding.PEM))
+    certfile.write_bytes(cert.public_bytes(Encoding.PEM))
+    keyfile.touch(mode=0o600)
+    keyfile.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    return cafile, certfile, keyfile
+
+
+async def test_an_ec_broker_needs_an_esp32_with_setoption165(
+    mosquitto_factory: BrokerFactory,
+    observer_factory: Any,
+    fleet_factory: FleetFactory,
+    tmp_path: Path,
+) -> None:
+    cafile, certfile, keyfile = ec_broker_files(tmp_path)
+    config = tls_listener(cafile, certfile, keyfile)
+    config = config.replace("require_certificate true", "").replace(
+        "use_identity_as_username true", ""
+    )
+    broker: MosquittoBroker = mosquitto_factory(config)
+    observer: Observer = observer_factory(broker.ports["port"])
+    observer.subscribe("#")
+    esp8266 = (await fleet_factory(broker.ports["port"])).devices[0]
+    esp32, esp32_default = (
+        await fleet_factory(broker.ports["port"], count=2, chip="esp32")
+    ).devices
+    switch = (
+        f"MqttPort {broker.ports['tls_port']}; SetOption132 1; MqttFingerprint1 0; SetOption103 1"
+    )
+    observer.publish(f"cmnd/{esp8266.topic}/Backlog", switch)
+    observer.publish(f"cmnd/{esp32_default.topic}/Backlog", switch)
+    observer.publish(f"cmnd/{esp32.topic}/Backlog", f"SetOption165 1; {switch}")
+
+    await esp32.wait_state(lambda d: d.tls_active, 10)
+    assert any("(ECDHE-ECDSA-AES128-GCM-SHA256)" in line for line in esp32.events)
+    # ESP32 fingerprints P-256 keys: the learned value is the PKI core's EC fingerprint.
+    learned = format_fingerprint(bytes.fromhex(esp32.settings.fingerprint1))
+    assert learned == tasmota_fingerprint(x509.load_pem_x509_certificate(certfile.read_bytes()))
+    # Only ECDHE-RSA-AES128-GCM-SHA256 on offer: the broker has no suite in common.
+    for device in (esp8266, esp32_default):
+        await device.wait_state(
+            lambda d: any("TLS connection error: 296" in x for x in d.events), 10
+        )
+        assert not device.connected
+
+
+async def test_firmware_13_drops_user_and_password_when_a_key_is_loaded(
+    mosquitto_factory: BrokerFactory, observer_factory: Any, fleet_factory: FleetFactory, pki: Pki
+) -> None:
+    cafile, certfile, keyfile = pki.broker_files()
+    config = tls_listener(cafile, certfile, keyfile).replace("use_identity_as_username true", "")
+    broker: MosquittoBroker = mosquitto_factory(config)
+    observer: Observer = observer_factory(broker.ports["port"])
+    observer.subscribe("#")
+    old, new = (await fleet_factory(broker.ports["port"], count=2, firmware="13.0.0")).devices
+    new_fleet = await fleet_factory(broker.ports["port"], firmware="14.5.0")
+    current = new_fleet.devices[0]
+    for device in (old, current):
+        await enrol_keys(observer, pki, device)
+        observer.publish(
+            f"cmnd/{device.topic}/Backlog",
+            f"MqttPort {broker.ports['tls_port']}; SetOption132 1; MqttFingerprint1 0; "
+            "SetOption103 1",
+        )
+    # 13.0.0 (USE_MQTT_AWS_IOT) refuses to connect over TLS while MqttPassword is empty.
+    observer.publish(f"cmnd/{new.topic}/Backlog", "MqttPassword 0; SetOption103 1")
+    await old.wait_state(lambda d: d.tls_active, 10)
+    await current.wait_state(lambda d: d.tls_active, 10)
+    await new.wait_state(
+        lambda d: any("MQTT not allowed (AWS IoT build)" in x for x in d.events), 10
+    )
+    assert not new.connected
+    users = dict(broker.connected_usernames())
+    assert users[f"DVES_{current.mac[-6:]}"] == "DVES_USER"  # USE_MQTT_CLIENT_CERT keeps them
+    assert broker.find_log(
+        rf"New client connected from \S+ as DVES_{old.mac[-6:]} \(p2, c1, k30\)\."
+    )
