@@ -1,0 +1,1 @@
+"""Development tools: one command that runs the whole product on this machine."""
