@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -317,3 +318,18 @@ def test_bad_arguments_are_refused(
         write_bundle(broker_store, PASSPHRASE, tmp_path / "out", **kwargs)  # type: ignore[arg-type]
     assert err.value.code == code
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's owner needs root")
+def test_a_rewritten_file_keeps_its_owner(broker_store: PkiStore, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = write_bundle(broker_store, PASSPHRASE, out, layout="server")
+    os.chown(first.files["key"], 4321, 4322)  # e.g. the mosquitto user, after installing in place
+    broker_store.issue_broker(PASSPHRASE, "mqtt.example.test")  # a new broker key
+
+    result = write_bundle(broker_store, PASSPHRASE, out, layout="server")
+
+    assert "key" in result.changed
+    info = result.files["key"].stat()
+    assert (info.st_uid, info.st_gid) == (4321, 4322)
+    assert stat.S_IMODE(info.st_mode) == 0o600

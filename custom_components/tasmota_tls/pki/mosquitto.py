@@ -228,16 +228,20 @@ def _devices_with_valid_certificates(
 
 def _write_if_changed(path: Path, data: bytes, mode: int) -> bool:
     try:
+        before = path.stat()
         same = path.read_bytes() == data
-        mode_ok = (path.stat().st_mode & 0o777) == mode
     except FileNotFoundError:
-        same = mode_ok = False
-    if same and mode_ok:
+        before, same = None, False
+    if before is not None and same and (before.st_mode & 0o777) == mode:
         return False
     if same:
         path.chmod(mode)
-    else:
-        atomic_write(path, data, mode)
+        return True
+    atomic_write(path, data, mode)
+    if before is not None:
+        # Installed in place, the key belongs to the broker's user: keep that owner.
+        with contextlib.suppress(PermissionError):
+            os.chown(path, before.st_uid, before.st_gid)
     return True
 
 
