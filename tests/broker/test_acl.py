@@ -61,6 +61,9 @@ def test_hostname_and_id_tokens_use_the_hostname_and_the_full_mac() -> None:
 
     assert device.command_base == "cmnd/kitchen/A0B1C2D3E4F5/"
     assert device.tele_base == "tele/kitchen/A0B1C2D3E4F5/"
+    # Without %topic% in FullTopic, Tasmota subscribes to no group or fallback topic.
+    assert device.read_filters() == ("cmnd/kitchen/A0B1C2D3E4F5/#",)
+    assert not any("_fb/" in rule for rule in device.write_filters())
 
 
 def test_full_topic_without_prefix_gets_it_appended_for_commands_only() -> None:

@@ -4,10 +4,10 @@ A device may read only the commands meant for it and write only its own replies,
 telemetry and discovery. The topics are expanded the way Tasmota's GetTopic_P builds
 them, so a custom FullTopic or custom prefixes are honoured, not assumed.
 
-What a device subscribes to (Tasmota's MqttConnected): ``<cmnd>/<topic>/#``, each group
-topic, and the fallback topic ``cmnd/<MqttClient>_fb/#`` (fallback topics always use the
-literal prefixes cmnd/stat/tele). At connect it also publishes an empty
-``<cmnd>/<topic>/POWER`` unless SetOption90 is set.
+What a device subscribes to (Tasmota's MqttConnected): ``<cmnd>/<topic>/#`` and, when its
+FullTopic contains %topic%, each group topic and the fallback topic ``cmnd/<MqttClient>_fb/#``
+(fallback topics always use the literal prefixes cmnd/stat/tele). At connect it also
+publishes an empty ``<cmnd>/<topic>/POWER`` unless SetOption90 is set.
 """
 
 from __future__ import annotations
@@ -94,13 +94,19 @@ class DeviceTopics:
     def discovery_base(self) -> str | None:
         return f"{DISCOVERY_PREFIX}/{self.mac}/" if self.mac else None
 
+    @property
+    def uses_group_and_fallback(self) -> bool:
+        """Tasmota subscribes to group and fallback topics only when FullTopic has %topic%."""
+        return "%topic%" in self.full_topic
+
     def group_bases(self) -> tuple[str, ...]:
         """Group command topics (SetOption75 0 form, and the fixed cmnd/<group> form)."""
         bases: list[str] = []
+        if not self.uses_group_and_fallback:
+            return ()
         for group in self.group_topics:
-            full = self.full_topic if "%topic%" in self.full_topic else DEFAULT_FULL_TOPIC
             for base in (
-                _expand(full, self.prefixes[0], group, self.hostname, self.mac or ""),
+                _expand(self.full_topic, self.prefixes[0], group, self.hostname, self.mac or ""),
                 f"{FALLBACK_PREFIXES[0]}/{group}/",
             ):
                 if base not in bases:
@@ -118,13 +124,15 @@ class DeviceTopics:
     # ---- the rules -----------------------------------------------------------
     def read_filters(self) -> tuple[str, ...]:
         reads = [self.command_base + "#", *(base + "#" for base in self.group_bases())]
-        if (fallback := self.fallback_base(0)) is not None:
+        fallback = self.fallback_base(0)
+        if fallback is not None and self.uses_group_and_fallback:
             reads.append(fallback + "#")
         return tuple(dict.fromkeys(reads))
 
     def write_filters(self) -> tuple[str, ...]:
         writes = [self.command_base + "POWER", self.stat_base + "#", self.tele_base + "#"]
-        if (fallback := self.fallback_base(1)) is not None:
+        fallback = self.fallback_base(1)
+        if fallback is not None and self.uses_group_and_fallback:
             writes.append(fallback + "#")
         if self.discovery_base:
             writes.append(self.discovery_base + "#")
