@@ -106,20 +106,21 @@ def format_fingerprint(raw: bytes) -> str:
 
 
 def bearssl_name_matches(cert_der: bytes, server_name: str) -> bool:
-    """BearSSL's server name check: dNSName entries of the SAN, and the subject CN.
+    """BearSSL's server name check (bearssl_x509.h): the dNSName entries of the SAN; the
+    subject CN only when the certificate has no SAN extension at all.
 
-    BearSSL knows no iPAddress SAN entries: an address given as MqttHost must be
-    present as text, in a dNSName entry or the CN. A leading "*." matches one label.
+    iPAddress entries are ignored: an address given as MqttHost must appear as text in a
+    dNSName entry. Case-insensitive; a leading "*." matches one label.
     """
     cert = x509.load_der_x509_certificate(cert_der)
-    names: list[str] = []
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        names.extend(san.get_values_for_type(x509.DNSName))
+        names = [str(name) for name in san.get_values_for_type(x509.DNSName)]
     except x509.ExtensionNotFound:
-        pass
-    for attr in cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME):
-        names.append(str(attr.value))
+        names = [
+            str(attr.value)
+            for attr in cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+        ]
     wanted = server_name.lower().rstrip(".")
     for name in names:
         pattern = name.lower().rstrip(".")
