@@ -118,7 +118,7 @@ def test_status_exit_codes_follow_crl_freshness(
     assert capsys.readouterr().out.startswith("OK: ")
     assert main(["--pki", pki, "status", "--crl", str(stale)]) == 1
     assert capsys.readouterr().out.startswith("WARNING: ")
-    assert main(["--pki", pki, "status", "--crl", str(expired)]) == 2
+    assert main(["--pki", pki, "status", "--crl", str(expired)]) == 3
     assert "EVERY client" in capsys.readouterr().out
     assert main(["--pki", pki, "status", "--crl", str(stale), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
@@ -134,7 +134,7 @@ def test_status_reads_the_stores_crl_by_default(
     assert "tasmota-tls crl" in capsys.readouterr().err
 
     (broker_store.directory / "crl.pem").write_bytes(expired_crl_pem(broker_store))
-    assert main(["--pki", pki, "status"]) == 2
+    assert main(["--pki", pki, "status"]) == 3
     assert capsys.readouterr().out.startswith("ERROR: ")
 
     broker_store.generate_crl(PASSPHRASE)

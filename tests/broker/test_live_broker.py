@@ -328,7 +328,7 @@ def test_expired_crl_locks_out_until_refreshed(pki: Pki, tmp_path: Path, start: 
     mark = broker.log_mark()
     reload_broker(pid=broker.pid)
     broker.wait_for_log(r"Reloading config\.", TIMEOUT, since=mark)
-    assert main(["--pki", str(pki.store.directory), "status", "--crl", str(crl_path)]) == 2
+    assert main(["--pki", str(pki.store.directory), "status", "--crl", str(crl_path)]) == 3
 
     locked_out = run_device(pki, broker, plug)
     assert not locked_out.connected

@@ -225,7 +225,7 @@ tasmota-tls --pki DIR crl --out {s.paths["crl"]} && tasmota-tls --pki DIR reload
 ```
 
 `tasmota-tls --pki DIR status --crl {s.paths["crl"]}` warns (exit code 1) once less than
-a third of the CRL's period is left, and fails (exit code 2) when it has expired."""
+a third of the CRL's period is left, and fails (exit code 3) when it has expired."""
 
 
 def render_readme(s: ListenerSettings) -> str:

@@ -23,7 +23,7 @@ ONLINE_NOTE = (
     "nor publish. To close its connection too, restart the broker (systemctl restart "
     "mosquitto, or restart the Home Assistant add-on)."
 )
-STATUS_EXIT = {"fresh": 0, "stale": 1, "expired": 2}
+STATUS_EXIT = {"fresh": 0, "stale": 1, "expired": 3}  # 2: an error, as for every command
 
 
 def read_discovery(path: Path) -> list[dict[str, Any]]:
@@ -196,7 +196,7 @@ def register(add: Add) -> None:
 
     status = add("status", cmd_status,
                  "Check the CRL's freshness and the broker certificate. Exit code 0 = fresh, "
-                 "1 = less than a third of the CRL period left, 2 = expired.")  # fmt: skip
+                 "1 = less than a third of the CRL period left, 3 = expired.")  # fmt: skip
     status.add_argument(
         "--crl", help="check this CRL file (e.g. the broker's) instead of the store's"
     )
