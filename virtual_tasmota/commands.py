@@ -62,6 +62,8 @@ class CommandHost(Protocol):
     def set_rule_timer(self, index: int, seconds: float) -> None: ...
     def rule_timers_left(self) -> list[int]: ...
     def log(self, message: str) -> None: ...
+    def publish_soon(self, topic: str, payload: str, *, retain: bool) -> None: ...
+    def raise_event(self, event: str, value: str) -> None: ...
 
 
 @dataclass
@@ -162,6 +164,7 @@ class Commands:
             ("FriendlyName", self._friendly_name),
             ("Power", self._power),
             ("State", self._state),
+            ("Publish", self._publish),
         ):
             self._table[name.upper()] = (name, handler)
 
@@ -480,12 +483,23 @@ class Commands:
         """One relay; like MqttPublishPowerState: JSON on RESULT and plain text on POWER."""
         if call.index != 1:
             return None
+        before = self._host.power
         if call.payload in (0, 1):
             self._host.power = call.payload
         elif call.payload == 2:
             self._host.power ^= 1
+        if self._host.power != before:
+            self._host.raise_event("Power1#State", str(self._host.power))
         state = payloads.STATE_TEXTS[self._host.power]
         return [Reply("RESULT", _json({"POWER": state})), Reply("POWER", state)]
+
+    def _publish(self, call: Call) -> list[Reply] | None:
+        """Publish <topic> <payload>; Publish2 retains. '#' in the topic stands for a space."""
+        if not call.data:
+            return None
+        topic, _, payload = call.data.partition(" ")
+        self._host.publish_soon(topic.replace("#", " "), payload, retain=call.index == 2)
+        return []
 
     def _state(self, call: Call) -> dict[str, Any] | None:
         block = self._status(11)

@@ -8,6 +8,7 @@ import contextlib
 import ipaddress
 import logging
 import random
+import re
 import socket
 import time
 from collections import deque
@@ -660,6 +661,12 @@ class VirtualDevice:
 
     # -- rules ---------------------------------------------------------------------------------
 
+    def publish_soon(self, topic: str, payload: str, *, retain: bool) -> None:
+        self._keep(asyncio.create_task(self._publish(topic, payload, retain=retain)))
+
+    def raise_event(self, event: str, value: str) -> None:
+        self._keep(asyncio.create_task(self._fire_rules(event, value)))
+
     async def _fire_rules(self, event: str, value: str | None = None) -> None:
         s = self.settings
         for i, text in enumerate(s.rules):
@@ -667,8 +674,9 @@ class VirtualDevice:
                 continue
             for block in parse_rule_set(text):
                 if trigger_matches(block.trigger, event, value):
-                    self.log(f"RUL: {block.trigger} performs '{redact(block.commands)}'")
-                    await self._publish_replies(self._commands.execute_text(block.commands))
+                    commands = _substitute(block.commands, value or "", self.topic)
+                    self.log(f"RUL: {block.trigger} performs '{redact(commands)}'")
+                    await self._publish_replies(self._commands.execute_text(commands))
                     if block.is_break:
                         break
 
@@ -694,6 +702,14 @@ class VirtualDevice:
     def _notify(self) -> None:
         event, self._changed = self._changed, asyncio.Event()
         event.set()
+
+
+def _substitute(commands: str, value: str, topic: str) -> str:
+    """%value% and %topic% in a rule's commands, case-insensitive, as RulesVarReplace does."""
+    replacements = {"%VALUE%": value, "%TOPIC%": topic}
+    return re.sub(
+        "%VALUE%|%TOPIC%", lambda m: replacements[m.group(0).upper()], commands, flags=re.I
+    )
 
 
 def redact(text: str) -> str:

@@ -128,3 +128,17 @@ async def test_a_guard_armed_on_system_boot_never_arms_when_mqtt_fails(
     await device.wait_state(lambda d: failures(d) >= 5, 15)
     assert not device.connected
     assert not any("RULES#TIMER=1 performs" in line for line in device.events)
+
+
+async def test_power_state_rule_with_value_and_publish(
+    plain_broker: MosquittoBroker, observer: Observer, fleet_factory: FleetFactory
+) -> None:
+    device = (await fleet_factory(plain_broker.port)).devices[0]
+    await send(
+        observer, device, "Rule3", "ON Power1#State DO Publish stat/%topic%/seen %value% ENDON"
+    )
+    await send(observer, device, "Rule3", "1")
+    mark = observer.mark()
+    await send(observer, device, "Power", "1")
+    seen = await observer.wait_for(f"stat/{device.topic}/seen", since=mark)
+    assert seen.text == "1"
