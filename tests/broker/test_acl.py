@@ -213,3 +213,21 @@ def test_a_device_with_home_assistants_name_is_refused() -> None:
     with pytest.raises(PkiError) as err:
         render_acl([impostor], ["homeassistant"])
     assert err.value.code == "name_conflict"
+
+
+def test_a_topic_equal_to_another_devices_fallback_topic_is_refused() -> None:
+    plug = device_topics_from_discovery(discovery("plug", "A0B1C2000001"))
+    squatter = device_topics_from_discovery(discovery("DVES_000001_fb", "A0B1C2000002"), name="sq")
+
+    with pytest.raises(PkiError) as err:
+        check_isolation([plug, squatter])
+    assert err.value.code == "topic_overlap"
+
+
+def test_many_distinct_devices_are_isolated() -> None:
+    devices = [
+        device_topics_from_discovery(discovery(f"dev{i}", f"A0B1C2{i:06X}")) for i in range(300)
+    ]
+    check_isolation(devices)  # raises on any overlap
+    text = render_acl(devices, ["homeassistant"])
+    assert text.count("\nuser dev") == 300

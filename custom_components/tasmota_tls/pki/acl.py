@@ -199,26 +199,45 @@ def topic_matches(pattern: str, topic: str) -> bool:
     return len(pat) == len(top)
 
 
+def _prefixes(topic: str) -> list[str]:
+    """Each level prefix of a topic, with its trailing slash: a/b/c -> a/, a/b/."""
+    levels = topic.split("/")
+    return ["/".join(levels[:i]) + "/" for i in range(1, len(levels))]
+
+
 def check_isolation(devices: Sequence[DeviceTopics]) -> None:
-    """Refuse device sets where one device's rules would reach another device's topics."""
-    seen: dict[str, DeviceTopics] = {}
+    """Refuse device sets where one device's rules would reach another device's topics.
+
+    A device owns every topic under each of its bases (command, stat, tele, fallback,
+    discovery). A rule ``P#`` reaches a base ``B`` when one of P and B starts with the
+    other; a literal rule ``T`` when T starts with B. (Rules have no ``+``: validated.)
+    """
+    seen: set[str] = set()
+    by_base: dict[str, set[str]] = {}
+    by_prefix: dict[str, set[str]] = {}  # every level prefix of every base
     for device in devices:
         if device.name in seen:
             raise PkiError(f"Device {device.name} is listed twice.", code="duplicate_device")
-        seen[device.name] = device
+        seen.add(device.name)
+        for base in device.bases():
+            by_base.setdefault(base, set()).add(device.name)
+            for prefix in _prefixes(base + "x"):
+                by_prefix.setdefault(prefix, set()).add(device.name)
     for device in devices:
-        for other in devices:
-            if other is device:
-                continue
-            for base in other.bases():
-                probe = base + "x"
-                for rule in (*device.read_filters(), *device.write_filters()):
-                    if topic_matches(rule, probe):
-                        raise PkiError(
-                            f"Devices {device.name} and {other.name} share topics ({rule} reaches "
-                            f"{probe}); give each device its own Topic.",
-                            code="topic_overlap",
-                        )
+        for rule in (*device.read_filters(), *device.write_filters()):
+            wildcard = rule.endswith("/#")
+            text = rule[:-1] if wildcard else rule  # "a/b/#" -> "a/b/"
+            owners = set(by_prefix.get(text, ())) if wildcard else set()
+            for prefix in _prefixes(text + ("x" if wildcard else "")):
+                owners |= by_base.get(prefix, set())
+            owners.discard(device.name)
+            if owners:
+                other = sorted(owners)[0]
+                raise PkiError(
+                    f"Devices {device.name} and {other} share topics ({rule} reaches topics "
+                    f"of {other}); give each device its own Topic.",
+                    code="topic_overlap",
+                )
 
 
 def render_acl(
