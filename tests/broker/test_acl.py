@@ -10,7 +10,6 @@ from custom_components.tasmota_tls.pki.acl import (
     default_device_topics,
     device_topics_from_discovery,
     render_acl,
-    topic_matches,
 )
 from custom_components.tasmota_tls.pki.errors import PkiError
 
@@ -184,22 +183,6 @@ def test_rendered_acl_has_ha_blocks_device_blocks_and_no_patterns() -> None:
         "plug",
         "zigbee",
     }
-
-
-@pytest.mark.parametrize(
-    ("pattern", "topic", "expected"),
-    [
-        ("cmnd/a/#", "cmnd/a/POWER", True),
-        ("cmnd/a/#", "cmnd/a", True),
-        ("cmnd/a/#", "cmnd/ab/POWER", False),
-        ("cmnd/+/POWER", "cmnd/a/POWER", True),
-        ("cmnd/+/POWER", "cmnd/a/b/POWER", False),
-        ("stat/a/RESULT", "stat/a/RESULT", True),
-        ("stat/a/RESULT", "stat/a/RESULT/x", False),
-    ],
-)
-def test_topic_matches(pattern: str, topic: str, expected: bool) -> None:
-    assert topic_matches(pattern, topic) is expected
 
 
 def test_device_topics_is_immutable_and_validates_the_name() -> None:

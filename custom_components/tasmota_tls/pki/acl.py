@@ -188,17 +188,6 @@ def default_device_topics(name: str, topic: str | None = None) -> DeviceTopics:
     return DeviceTopics(name, topic or name, DEFAULT_FULL_TOPIC, DEFAULT_PREFIXES, mac=None)
 
 
-def topic_matches(pattern: str, topic: str) -> bool:
-    """MQTT filter matching (``+`` one level, ``#`` the rest, including the parent)."""
-    pat, top = pattern.split("/"), topic.split("/")
-    for i, level in enumerate(pat):
-        if level == "#":
-            return True
-        if i >= len(top) or (level not in ("+", top[i])):
-            return False
-    return len(pat) == len(top)
-
-
 def _prefixes(topic: str) -> list[str]:
     """Each level prefix of a topic, with its trailing slash: a/b/c -> a/, a/b/."""
     levels = topic.split("/")
