@@ -17,6 +17,7 @@ from .const import CONF_STORE_ID, DOMAIN
 from .issues import async_clear_entry_issues
 from .journal import EnrolmentJournal
 from .lifecycle import Lifecycle
+from .log_guard import install_log_guard
 from .manager import TlsManager
 from .models import TasmotaTlsConfigEntry, TasmotaTlsData
 from .pki import PkiError
@@ -29,7 +30,8 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the actions once for all entries."""
+    """Register the actions once for all entries; keep device keys out of MQTT logs."""
+    install_log_guard()
     async_setup_services(hass)
     return True
 

@@ -37,14 +37,32 @@ def ca_common_name(certificate: x509.Certificate) -> str:
     return str(names[0].value) if names else certificate.subject.rfc4514_string()
 
 
-def load_certificate_pem(pem: bytes) -> x509.Certificate:
-    """Parse a PEM certificate; raises ValueError when there is none."""
-    return x509.load_pem_x509_certificate(pem)
+@dataclass(frozen=True)
+class CaIdentity:
+    """What the config flow needs to know about a CA certificate."""
+
+    unique_id: str
+    name: str
 
 
-def read_easyrsa_ca(pki_dir: Path) -> x509.Certificate:
-    """The CA certificate of an Easy-RSA ``pki/`` directory (raises OSError/ValueError)."""
-    return load_certificate_pem((pki_dir / "ca.crt").read_bytes())
+def _identity(certificate: x509.Certificate) -> CaIdentity:
+    return CaIdentity(ca_unique_id(certificate), ca_common_name(certificate))
+
+
+def identify_certificate_pem(pem: bytes) -> CaIdentity:
+    """Parse a PEM CA certificate (raises ValueError when there is none)."""
+    return _identity(x509.load_pem_x509_certificate(pem))
+
+
+def identify_easyrsa_ca(pki_dir: Path) -> CaIdentity:
+    """The CA of an Easy-RSA ``pki/`` directory (raises OSError/ValueError)."""
+    return identify_certificate_pem((pki_dir / "ca.crt").read_bytes())
+
+
+def create_ca(directory: Path, passphrase: str, name: str, algorithm: str) -> CaIdentity:
+    """A new CA in ``directory``."""
+    store = PkiStore(directory)
+    return _identity(store.init_ca(passphrase, name, algo=algorithm))  # type: ignore[arg-type]
 
 
 def remove_store(directory: Path) -> None:

@@ -31,10 +31,9 @@ from homeassistant.helpers.selector import (
 from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
 
 from .ca import (
-    ca_common_name,
-    ca_unique_id,
-    load_certificate_pem,
-    read_easyrsa_ca,
+    create_ca,
+    identify_certificate_pem,
+    identify_easyrsa_ca,
     remove_store,
     store_directory,
 )
@@ -213,13 +212,13 @@ class TasmotaTlsConfigFlow(ConfigFlow, domain=DOMAIN):
             pki_dir = Path(user_input[CONF_PKI_PATH].strip())
             passphrase = user_input[CONF_PASSPHRASE]
             try:
-                certificate = await self.hass.async_add_executor_job(read_easyrsa_ca, pki_dir)
+                identity = await self.hass.async_add_executor_job(identify_easyrsa_ca, pki_dir)
             except (OSError, ValueError):
                 errors[CONF_PKI_PATH] = "pki_not_found"
             else:
-                await self.async_set_unique_id(ca_unique_id(certificate), raise_on_progress=False)
+                await self.async_set_unique_id(identity.unique_id, raise_on_progress=False)
                 self._abort_if_unique_id_configured()
-                self._ca_name = ca_common_name(certificate)
+                self._ca_name = identity.name
                 error = await self._async_import(
                     lambda store: store.import_easyrsa(pki_dir, passphrase)
                 )
@@ -250,13 +249,15 @@ class TasmotaTlsConfigFlow(ConfigFlow, domain=DOMAIN):
             key_pem = user_input[CONF_KEY_PEM].strip().encode()
             passphrase = user_input[CONF_PASSPHRASE]
             try:
-                certificate = await self.hass.async_add_executor_job(load_certificate_pem, cert_pem)
+                identity = await self.hass.async_add_executor_job(
+                    identify_certificate_pem, cert_pem
+                )
             except ValueError:
                 errors[CONF_CERT_PEM] = "invalid_certificate"
             else:
-                await self.async_set_unique_id(ca_unique_id(certificate), raise_on_progress=False)
+                await self.async_set_unique_id(identity.unique_id, raise_on_progress=False)
                 self._abort_if_unique_id_configured()
-                self._ca_name = ca_common_name(certificate)
+                self._ca_name = identity.name
                 error = await self._async_import(
                     lambda store: store.import_pem(cert_pem, key_pem, passphrase)
                 )
@@ -364,14 +365,14 @@ class TasmotaTlsConfigFlow(ConfigFlow, domain=DOMAIN):
     async def _async_finish(self) -> ConfigFlowResult:
         passphrase = self._data[CONF_PASSPHRASE]
         if self._data[CONF_CA_SOURCE] == CA_SOURCE_CREATE:
-            store = PkiStore(self._new_store_dir())
-            algorithm = self._data.pop(CONF_CA_ALGORITHM)
-
-            def create() -> Any:
-                return store.init_ca(passphrase, self._ca_name, algo=algorithm)
-
-            certificate = await self.hass.async_add_executor_job(create)
-            await self.async_set_unique_id(ca_unique_id(certificate), raise_on_progress=False)
+            identity = await self.hass.async_add_executor_job(
+                create_ca,
+                self._new_store_dir(),
+                passphrase,
+                self._ca_name,
+                self._data.pop(CONF_CA_ALGORITHM),
+            )
+            await self.async_set_unique_id(identity.unique_id, raise_on_progress=False)
         data = dict(self._data)
         if data[CONF_CUSTODY] == CUSTODY_ATTENDED:
             del data[CONF_PASSPHRASE]

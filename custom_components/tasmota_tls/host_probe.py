@@ -32,8 +32,9 @@ def mqtt_host_from_status6(payload: str) -> str | None:
     return host if isinstance(host, str) and host else None
 
 
-async def async_probe_mqtt_hosts(hass: HomeAssistant, seconds: float = PROBE_SECONDS) -> set[str]:
-    """Collect the MqttHost of discovered devices for up to ``seconds``."""
+async def async_probe_mqtt_hosts(hass: HomeAssistant, seconds: float | None = None) -> set[str]:
+    """Collect the MqttHost of discovered devices for up to ``seconds`` (PROBE_SECONDS)."""
+    seconds = PROBE_SECONDS if seconds is None else seconds
     if not await mqtt.async_wait_for_mqtt_client(hass):
         return set()
     hosts: set[str] = set()

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
+
 from virtual_tasmota import payloads
 from virtual_tasmota.commands import Commands, Reply
 from virtual_tasmota.faults import DeviceFaults
@@ -100,6 +102,18 @@ class PlaybackDevice:
 
     def log(self, message: str) -> None:
         self.log_lines.append(message)
+
+    def publish_soon(self, topic: str, payload: str, *, retain: bool) -> None:
+        if retain:
+            self.bus.retain(topic, payload)
+        else:
+            self.bus.hass.loop.call_soon(
+                async_fire_mqtt_message, self.bus.hass, topic, payload, 0, False
+            )
+
+    def raise_event(self, event: str, value: str) -> None:
+        """Rules are not evaluated here (the engine's rollback is tested on the simulator)."""
+        self.log_lines.append(f"event {event}={value}")
 
     # -- the bus ---------------------------------------------------------------------------
 

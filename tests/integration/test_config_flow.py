@@ -48,8 +48,8 @@ BROKER = {CONF_BROKER_HOST: "mqtt.home.lan", CONF_BROKER_PORT: 8883}
 
 @pytest.fixture(autouse=True)
 def quick_probe() -> Any:
-    """The MqttHost probe waits 3 s in real use; here devices answer at once."""
-    with patch("custom_components.tasmota_tls.host_probe.PROBE_SECONDS", 0.2):
+    """The MqttHost probe waits 3 s in real use; the mocked broker answers within 1 s."""
+    with patch("custom_components.tasmota_tls.host_probe.PROBE_SECONDS", 1.0):
         yield
 
 
