@@ -132,6 +132,7 @@ class VirtualDevice:
         self.faults = faults or DeviceFaults()
         self.state_path = state_path
         loaded = load_settings(state_path)
+        new = loaded is None
         if loaded is None:
             loaded = DeviceSettings(
                 mac=mac.upper(),
@@ -139,10 +140,12 @@ class VirtualDevice:
                 mqtt_host=broker_host,
                 mqtt_port=broker_port,
             )
-        if web_password is not None:
+        if web_password is not None and loaded.web_password != web_password:
             loaded.web_password = web_password
+            new = True
         self.settings = loaded
-        save_settings(state_path, self.settings)
+        if new:
+            save_settings(state_path, self.settings)
         self.mac = self.settings.mac
         self.hostname = (
             f"{self.settings.topic.replace('_', '-')}-{int(self.mac[-6:], 16) & 0x1FFF:04d}"
@@ -187,8 +190,9 @@ class VirtualDevice:
                 self._lifecycle(), name=f"virtual_tasmota {self.topic}"
             )
 
-    async def stop(self) -> None:
-        """Power off cleanly: Offline published, DISCONNECT sent, HTTP closed, no tasks left."""
+    async def stop(self, *, clean: bool = True) -> None:
+        """Power off: Offline published and DISCONNECT sent (clean), or the connection just
+        dropped so that the broker publishes the will (not clean). HTTP closed, no tasks left."""
         main, self._main = self._main, None
         if main is not None:
             main.cancel()
@@ -196,15 +200,17 @@ class VirtualDevice:
                 await main
         await self._cancel_boot_tasks()
         client, self._client = self._client, None
-        if client is not None and client.connected:
+        if client is not None and client.connected and clean:
             await client.publish(self.lwt_topic, payloads.MQTT_LWT_OFFLINE.encode(), retain=True)
             await client.disconnect()
+        elif client is not None:
+            await client.abort()
         await self._end_boot()
         self._set_connected(False)
 
     async def power_cycle(self, off_for: float) -> None:
         """Lose power for off_for seconds (the broker publishes the will), then boot again."""
-        await self.stop()
+        await self.stop(clean=False)
         self.log(f"APP: Powered off for {off_for} s")
         self.faults.offline_for = off_for
         await self.start()
@@ -326,7 +332,11 @@ class VirtualDevice:
         self.log(
             f"APP: Boot Count {self.settings.boot_count}, firmware {self.firmware} ({self.chip})"
         )
-        await self._http.start()
+        try:
+            await self._http.start()
+        except OSError as err:
+            self.log(f"HTP: Cannot serve http://{self.ip}:{self.http_port}/ ({err}); no web API")
+            LOGGER.warning("%s | HTTP server not started: %s", self.topic, err)
         self._boot_tasks = [
             asyncio.create_task(self._mqtt_loop()),
             asyncio.create_task(self._backlog_runner()),
@@ -384,9 +394,8 @@ class VirtualDevice:
             self.log(f"MQT: Connection lost ({client.lost_reason})")
             self._client = None
             await client.abort()
-            await self._sleep_unless_restart(
-                self.timing.retry_delay / 10
-            )  # MqttCheck runs each second
+            # MqttCheck() runs every second and reconnects at once after a loss.
+            await self._sleep_unless_restart(self.timing.retry_delay / 10)
 
     async def _connect_failed(self, err: MqttConnectError) -> None:
         boot = self._boot

@@ -1,7 +1,8 @@
 """A device's flash: the settings that survive a restart, kept as one JSON file.
 
-The file holds the TLS private key (TLSKey1), so it is written 0600, through a
-temporary file, fsync and rename, like every other key file in the project.
+The file holds the TLS private key (TLSKey1), so it is written 0600 through a temporary
+file and a rename: a reader never sees half a file. There is no fsync: a simulated flash
+need not survive a power cut of the host, and 200 devices booting at once would wait on it.
 """
 
 from __future__ import annotations
@@ -110,15 +111,13 @@ def expand_mac_format(template: str, mac: str) -> str:
 
 
 def save_settings(path: Path, settings: DeviceSettings) -> None:
-    """Write atomically with mode 0600: the file contains a private key."""
+    """Write atomically (temporary file, rename) with mode 0600: the file holds a private key."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(settings.to_json())
-            handle.flush()
-            os.fsync(handle.fileno())
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
