@@ -21,6 +21,7 @@ _LOGGER = logging.getLogger(__name__)
 # Home Assistant batches subscriptions (0.1 s cooldown once running); when its
 # internals cannot be awaited we wait this long for the SUBACK instead.
 _SUBSCRIBE_SETTLE = 1.0
+_SUBSCRIBE_TIMEOUT = 10.0
 
 
 class HomeAssistantTransport:
@@ -64,16 +65,27 @@ class HomeAssistantTransport:
                 "mqtt", f"MQTT subscribe to {topic_filter} failed: {err}"
             ) from None
         try:
-            await self._subscribed()
+            await self._subscribed(topic_filter)
             yield queue
         finally:
             unsubscribe()
 
-    async def _subscribed(self) -> None:
-        """Wait until pending subscriptions are acknowledged by the broker."""
+    async def _subscribed(self, topic_filter: str) -> None:
+        """Wait until the broker has acknowledged the subscription to ``topic_filter``.
+
+        The client batches subscriptions in a job; a job already running (e.g. the
+        resubscription after connecting) does not carry ours, so run the job until
+        ours is no longer pending: the job that took it waited for the SUBACK.
+        """
         try:
             client = self._hass.data[mqtt.DATA_MQTT].client
-            await client._subscribe_debouncer.async_execute()
+            async with asyncio.timeout(_SUBSCRIBE_TIMEOUT):
+                while True:
+                    await client._subscribe_debouncer.async_execute()
+                    if topic_filter not in client._pending_subscriptions:
+                        return
         except (AttributeError, KeyError, TypeError):
             _LOGGER.debug("MQTT client internals changed; waiting for the subscription instead")
             await asyncio.sleep(_SUBSCRIBE_SETTLE)
+        except TimeoutError:
+            raise TransportError("mqtt", f"MQTT subscribe to {topic_filter} timed out") from None
