@@ -55,7 +55,7 @@ def test_index_line_parses_or_says_why(line: str) -> None:
 def easyrsa_like(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A pki/ with Easy-RSA's file names, made by our own store (fast)."""
     source = PkiStore(tmp_path_factory.mktemp("source") / "store")
-    source.init_ca(PASSPHRASE, "Fuzz CA")
+    source.init_ca(PASSPHRASE, "Fuzz CA", algo="ec")  # loads faster than RSA: more cases per second
     pki = tmp_path_factory.mktemp("pki")
     (pki / "private").mkdir()
     shutil.copy(source.directory / "ca.crt", pki / "ca.crt")
