@@ -209,7 +209,7 @@ def cmd_revoke(args: argparse.Namespace, store: PkiStore) -> int:
     print(
         f"Revoked {entry.cn} (serial {entry.serial}, reason {entry.reason}); wrote a new crl.pem."
     )
-    print("Next: `tasmota-tls mosquitto --out DIR` to refresh the bundle, then `tasmota-tls reload`;")
+    print("Next: `tasmota-tls mosquitto --out DIR` refreshes the bundle; `tasmota-tls reload`;")
     print("restart the broker if the device is online now: a reload does not close its connection.")
     return 0
 
