@@ -106,7 +106,8 @@ async def prepare(
     api: HomeAssistantApi, settings: DemoSettings, after_bundle: Callable[[], Awaitable[object]]
 ) -> str:
     """Onboard, create the entry (first start only), export the bundle; the entry ID."""
-    if not all((await api.onboarding_steps()).values()):
+    steps = await api.onboarding_steps()
+    if steps and not all(steps.values()):
         await api.onboard(settings.login)
         await remove_online_services(api)
     else:

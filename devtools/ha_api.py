@@ -75,11 +75,11 @@ class HomeAssistantApi:
             return json.loads(text) if text else None
 
     async def wait_until_up(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109
-        """Until the HTTP server answers (the onboarding status needs no login)."""
+        """Until the HTTP server and the auth API answer (the list of login providers)."""
         deadline = time.monotonic() + timeout
         while True:
             try:
-                await self.request("GET", "/api/onboarding", auth=False)
+                await self.request("GET", "/auth/providers", auth=False)
                 return
             except (aiohttp.ClientError, HaApiError, TimeoutError) as err:
                 if time.monotonic() > deadline:
@@ -88,12 +88,21 @@ class HomeAssistantApi:
 
     # ---- onboarding and login ------------------------------------------------------
     async def onboarding_steps(self) -> dict[str, bool]:
-        steps = await self.request("GET", "/api/onboarding", auth=False)
+        """Onboarding steps and whether each is done; empty once onboarding is over."""
+        assert self.session is not None
+        async with self.session.get(self.base_url + "/api/onboarding") as response:
+            if response.status == 404:  # the views are gone once every step is done
+                return {}
+            response.raise_for_status()
+            steps = await response.json()
         return {step["step"]: step["done"] for step in steps}
 
     async def onboard(self, login: Login, language: str = "en") -> None:
         """Every onboarding step, as the frontend does it; leaves us logged in."""
         steps = await self.onboarding_steps()
+        if not steps:  # onboarded before
+            await self.login(login)
+            return
         if not steps.get("user"):
             reply = await self.request(
                 "POST",
