@@ -66,12 +66,17 @@ def ensure_chromium() -> None:
         return
     env = {**os.environ, "TASMOTA_TLS_WITH_BROWSER": "1"}
     result = subprocess.run(
-        [str(REPO_ROOT / "scripts" / "setup")], env=env, capture_output=True, timeout=900
+        [str(REPO_ROOT / "scripts" / "setup")],
+        env=env,
+        capture_output=True,
+        timeout=900,
+        check=False,
     )
     assert CHROMIUM.exists(), (
-        "scripts/setup could not install chromium:\n" + result.stdout.decode()[-2000:]
+        "scripts/setup could not install chromium:\n"
+        + result.stdout.decode()[-2000:]
         + result.stderr.decode()[-2000:]
-    )  # fmt: skip
+    )
 
 
 class Browser:
@@ -80,20 +85,25 @@ class Browser:
     def __init__(self, profile: Path, width: int = 1280, height: int = 900) -> None:
         self.profile = profile
         self.width, self.height = width, height
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: asyncio.subprocess.Process | None = None
         self.session: aiohttp.ClientSession | None = None
         self.socket: aiohttp.ClientWebSocketResponse | None = None
         self._ids = itertools.count(1)
 
     async def __aenter__(self) -> Browser:
         self.profile.mkdir(parents=True, exist_ok=True)
-        log = (self.profile.parent / "chromium.log").open("wb")
-        self.process = subprocess.Popen(
-            [str(CHROMIUM), *FLAGS, f"--user-data-dir={self.profile}",
-             f"--window-size={self.width},{self.height}", "about:blank"],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
-        log.close()
+        with (self.profile.parent / "chromium.log").open("wb") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                str(CHROMIUM),
+                *FLAGS,
+                f"--user-data-dir={self.profile}",
+                f"--window-size={self.width},{self.height}",
+                "about:blank",
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         try:
             port = await self._debugging_port()
             self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
@@ -106,8 +116,11 @@ class Browser:
             await self.send("Page.enable")
             await self.send(
                 "Emulation.setDeviceMetricsOverride",
-                width=self.width, height=self.height, deviceScaleFactor=1, mobile=False,
-            )  # fmt: skip
+                width=self.width,
+                height=self.height,
+                deviceScaleFactor=1,
+                mobile=False,
+            )
         except BaseException:
             await self.__aexit__()
             raise
@@ -122,10 +135,10 @@ class Browser:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGTERM)
             try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
+                await asyncio.wait_for(self.process.wait(), 10)
+            except TimeoutError:
                 os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+                await self.process.wait()
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)  # helpers of the group
 
@@ -136,7 +149,7 @@ class Browser:
         while time.monotonic() < deadline:
             if marker.exists() and (text := marker.read_text().split()):
                 return int(text[0])
-            assert self.process is not None and self.process.poll() is None, "chromium exited"
+            assert self.process is not None and self.process.returncode is None, "chromium exited"
             await asyncio.sleep(0.1)
         raise AssertionError("chromium did not open its DevTools port")
 
