@@ -20,6 +20,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
 from custom_components.tasmota_tls.pki import PkiStore, tasmota_fingerprint
+from tests.helpers.mosquitto import mosquitto_factory  # noqa: F401 (a fixture for these tests)
 
 from .mqtt_bus import MqttBus
 

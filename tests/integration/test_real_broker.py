@@ -28,7 +28,6 @@ from custom_components.tasmota_tls.pki import PkiStore, tasmota_fingerprint
 from tests.helpers.mosquitto import (
     MosquittoBroker,
     free_port,
-    mosquitto_factory,  # noqa: F401 (fixture)
 )
 from virtual_tasmota import Fleet, VirtualDevice
 
