@@ -215,3 +215,44 @@ async def test_pending_enrolment_of_vanished_device_is_marked_failed(
     journal = hass_storage[f"{DOMAIN}.{entry_id}.journal"]["data"]
     assert journal["records"][MAC]["step"] == "failed"
     assert journal["records"][MAC]["failed_step"] == "send_cert"
+
+
+async def test_auto_enrol_new_devices_once(hass: HomeAssistant, mqtt_bus: MqttBus) -> None:
+    """With auto-enrol on, a new device is enrolled without a press; a failure is not retried."""
+    installed = await install(hass, options={**MQTT_CHANNEL, "auto_enrol": True})
+    entry_id = installed.entry.entry_id
+    events = collect_events(hass)
+    device = playback(mqtt_bus, installed.broker_fingerprint)
+    device.announce()
+    await wait_for(hass, lambda: any(e["type"] == "enrolled" for e in events))
+    await wait_for(hass, lambda: status(hass, entry_id) == "connected_tls")
+    assert device.tls_active
+
+    # A second device on stock firmware fails once and is left alone afterwards.
+    other = PlaybackDevice(
+        mqtt_bus,
+        BrokerView("mqtt-plain.lan", 1883, BROKER_HOST, 8883, installed.broker_fingerprint),
+        mac="A4CF12000001",
+    )
+    other.faults.no_tlskey = True
+    other.announce()
+    await wait_for(hass, lambda: any(e["type"] == "enrolment_failed" for e in events))
+    tlskey_queries = other.commands_seen.count("TLSKey")
+    await hass.config_entries.async_reload(entry_id)
+    await hass.async_block_till_done()
+    await wait_for(
+        hass, lambda: "A4CF12000001" in installed.entry.runtime_data.manager.tracker.devices
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert other.commands_seen.count("TLSKey") == tlskey_queries
+
+
+def test_certificate_name_is_the_topic_when_it_can_be() -> None:
+    from custom_components.tasmota_tls.discovery import parse_discovery_config
+    from custom_components.tasmota_tls.manager import certificate_name
+
+    from .conftest import discovery_payload
+
+    assert certificate_name(parse_discovery_config(discovery_payload(t="plug_1"))) == "plug_1"
+    odd = parse_discovery_config(discovery_payload(t="kitchen plug"))
+    assert certificate_name(odd) == "tasmota-A4CF12ABCDEF"
