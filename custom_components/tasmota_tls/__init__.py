@@ -12,7 +12,7 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
-from .ca import CertificateAuthority, store_directory
+from .ca import CertificateAuthority, bundle_directory, store_directory
 from .const import CONF_STORE_ID, DOMAIN
 from .issues import async_clear_entry_issues
 from .journal import EnrolmentJournal
@@ -41,7 +41,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: TasmotaTlsConfigEntry) -
     if not await mqtt.async_wait_for_mqtt_client(hass):
         raise ConfigEntryNotReady(translation_domain=DOMAIN, translation_key="mqtt_unavailable")
 
-    ca = CertificateAuthority(hass, store_directory(hass, entry.data[CONF_STORE_ID]))
+    ca = CertificateAuthority(
+        hass,
+        store_directory(hass, entry.data[CONF_STORE_ID]),
+        bundle_dir=bundle_directory(hass, entry.entry_id),
+    )
     try:
         await ca.async_refresh()
     except PkiError as err:

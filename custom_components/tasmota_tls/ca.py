@@ -7,6 +7,7 @@ executor. The event loop only ever sees the immutable :class:`CaSnapshot`.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,13 +18,42 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from homeassistant.core import HomeAssistant
 
-from .const import CRL_DAYS, DEVICE_CERT_DAYS, STORAGE_DIR
+from .const import CRL_DAYS, DEVICE_CERT_DAYS, EXPORT_DIR, STORAGE_DIR
 from .pki import IndexEntry, IssuedCredential, PkiError, PkiStore, tasmota_fingerprint
+
+_LOGGER = logging.getLogger(__name__)
 
 
 def store_directory(hass: HomeAssistant, store_id: str) -> Path:
     """Where one entry's CA, index and issued certificates are kept."""
     return Path(hass.config.path(STORAGE_DIR, store_id))
+
+
+def bundle_directory(hass: HomeAssistant, entry_id: str) -> Path:
+    """Where the export_broker_bundle action writes the Mosquitto files."""
+    return Path(hass.config.path(EXPORT_DIR, entry_id, "broker"))
+
+
+def refresh_exported_crl(store: PkiStore, bundle_dir: Path) -> list[Path]:
+    """Copy the store's CRL over each CRL an earlier bundle export wrote.
+
+    A revocation counts at the broker only once it reads the new CRL; this keeps
+    the exported files current so a broker reload is all that is left to do.
+    """
+    from .pki.fsutil import atomic_write  # noqa: PLC0415
+    from .pki.mosquitto import LAYOUT_PATHS  # noqa: PLC0415
+
+    crl = store.directory / "crl.pem"
+    if not crl.is_file():
+        return []
+    data = crl.read_bytes()
+    refreshed = []
+    for paths in LAYOUT_PATHS.values():
+        target = bundle_dir / paths.crl
+        if target.is_file() and target.read_bytes() != data:
+            atomic_write(target, data)
+            refreshed.append(target)
+    return refreshed
 
 
 def ca_unique_id(certificate: x509.Certificate) -> str:
@@ -161,10 +191,13 @@ def _snapshot(store: PkiStore) -> CaSnapshot:
 class CertificateAuthority:
     """One entry's PkiStore, driven from the executor."""
 
-    def __init__(self, hass: HomeAssistant, directory: Path) -> None:
+    def __init__(
+        self, hass: HomeAssistant, directory: Path, bundle_dir: Path | None = None
+    ) -> None:
         """Wrap the store in ``directory`` (nothing is read yet)."""
         self._hass = hass
         self.directory = directory
+        self.bundle_dir = bundle_dir
         self.store = PkiStore(directory)
         self.snapshot: CaSnapshot | None = None
 
@@ -204,6 +237,7 @@ class CertificateAuthority:
         def revoke() -> IndexEntry:
             entry = self.store.revoke(passphrase, serial, reason)
             self.store.generate_crl(passphrase, days=CRL_DAYS)
+            self._refresh_bundle()
             return entry
 
         entry = await self._run(revoke)
@@ -215,9 +249,15 @@ class CertificateAuthority:
 
         def generate() -> None:
             self.store.generate_crl(passphrase, days=CRL_DAYS)
+            self._refresh_bundle()
 
         await self._run(generate)
         await self.async_refresh()
+
+    def _refresh_bundle(self) -> None:
+        if self.bundle_dir is not None:
+            for path in refresh_exported_crl(self.store, self.bundle_dir):
+                _LOGGER.info("Updated %s; reload the broker to apply it", path)
 
     async def async_ca_certificate(self) -> x509.Certificate:
         """The CA certificate (read from disk in the executor)."""

@@ -17,6 +17,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 
+from .ca import bundle_directory
 from .const import (
     ATTR_CONFIG_ENTRY_ID,
     ATTR_DEVICE_ID,
@@ -132,7 +133,7 @@ async def _async_export_broker_bundle(call: ServiceCall) -> ServiceResponse:
     manager, ca = entry.runtime_data.manager, entry.runtime_data.ca
     passphrase = await manager.async_passphrase(call.data.get(CONF_PASSPHRASE))
     before = ca.snapshot.broker_fingerprint if ca.snapshot else None
-    out_dir = Path(hass.config.path(EXPORT_DIR, entry.entry_id, "broker"))
+    out_dir = bundle_directory(hass, entry.entry_id)
     try:
         result, issued = await ca.async_write_broker_bundle(
             passphrase,

@@ -119,3 +119,17 @@ def test_manifest_keys_in_hassfest_order() -> None:
         assert manifest[key]
     hacs = json.loads((base / "hacs.json").read_text())
     assert hacs["homeassistant"] == "2025.4.0"
+
+
+async def test_action_descriptions_load(hass: HomeAssistant, mqtt_bus: MqttBus) -> None:
+    """services.yaml is valid for Home Assistant and names every registered action."""
+    from homeassistant.helpers.selector import validate_selector
+    from homeassistant.helpers.service import async_get_all_descriptions
+
+    await install(hass)
+    descriptions = (await async_get_all_descriptions(hass))[DOMAIN]
+    assert set(descriptions) == set(hass.services.async_services_for_domain(DOMAIN))
+    for description in descriptions.values():
+        for field in description["fields"].values():
+            validate_selector(field["selector"])
+    assert descriptions["revoke"]["fields"]["reason"]["default"] == "unspecified"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
@@ -59,6 +60,8 @@ async def test_revoke(hass: HomeAssistant, mqtt_bus: MqttBus) -> None:
     device_id = await discovered(hass, mqtt_bus)
     events = collect_events(hass)
     issued = await hass.async_add_executor_job(installed.store.find, TOPIC)
+    bundle = await call(hass, "export_broker_bundle", {})
+    exported_crl = Path(bundle["files"]["crl"])
 
     response = await call(hass, "revoke", {"device_id": device_id, "reason": "key_compromise"})
     assert response == {"serial": issued.serial, "common_name": TOPIC}
@@ -68,6 +71,11 @@ async def test_revoke(hass: HomeAssistant, mqtt_bus: MqttBus) -> None:
     crl = await hass.async_add_executor_job(installed.store.crl)
     assert crl is not None
     assert crl.get_revoked_certificate_by_serial_number(int(issued.serial, 16)) is not None
+    # The exported bundle's CRL follows: reloading the broker is all that is left.
+    exported = await hass.async_add_executor_job(exported_crl.read_bytes)
+    assert x509.load_pem_x509_crl(exported).get_revoked_certificate_by_serial_number(
+        int(issued.serial, 16)
+    )
     assert [e["type"] for e in events] == ["revoked"]
     assert events[0]["reason"] == "key_compromise"
     assert events[0]["device_id"] == device_id
