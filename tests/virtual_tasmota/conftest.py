@@ -92,7 +92,7 @@ class Observer:
         *,
         since: int = 0,
         where: Callable[[Message], bool] = lambda m: True,
-        timeout: float = 10.0,  # noqa: ASYNC109 - bounds a polling loop
+        timeout: float = 20.0,  # noqa: ASYNC109 - bounds a polling loop
     ) -> Message:
         deadline = time.monotonic() + timeout
         while True:
@@ -177,7 +177,14 @@ async def fleet_factory(tmp_path: Path) -> AsyncIterator[FleetFactory]:
     """make(broker_port, count=1, **Fleet kwargs) -> a started Fleet; all are stopped after."""
     fleets: list[Fleet] = []
 
-    async def make(broker_port: int, count: int = 1, *, start: bool = True, **kwargs: Any) -> Fleet:
+    async def make(
+        broker_port: int,
+        count: int = 1,
+        *,
+        start: bool = True,
+        start_timeout: float = 30,
+        **kwargs: Any,
+    ) -> Fleet:
         options: dict[str, Any] = {
             "broker_host": "127.0.0.1",
             "broker_port": broker_port,
@@ -191,7 +198,7 @@ async def fleet_factory(tmp_path: Path) -> AsyncIterator[FleetFactory]:
         fleet = Fleet(**options)
         fleets.append(fleet)
         if start:
-            await fleet.start(timeout=20)
+            await fleet.start(timeout=start_timeout)
         return fleet
 
     yield make

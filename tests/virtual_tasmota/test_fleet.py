@@ -23,7 +23,7 @@ async def test_200_devices_start_and_publish_discovery(
     plain_broker: MosquittoBroker, observer: Observer, fleet_factory: FleetFactory
 ) -> None:
     fleet = await fleet_factory(
-        plain_broker.port, count=200, first_ip="127.0.1.250", boot_delay=0.0
+        plain_broker.port, count=200, first_ip="127.0.1.250", boot_delay=0.0, start_timeout=60
     )
     devices = fleet.devices
     assert len({d.mac for d in devices}) == 200
