@@ -21,6 +21,7 @@ from typing import Any
 
 from . import demo
 from .broker import HA_LOGIN_NAME, DevelopmentBroker
+from .device_names import name_devices
 from .ha_api import HomeAssistantApi, Login
 from .hass_config import seed_mqtt_entry, update_mqtt_port, write_config
 from .processes import Child
@@ -139,7 +140,10 @@ class Instance:
             cwd=REPO_ROOT,
         )
         self.children.append(fleet)
+        first_start = not any(ws.fleet_dir.glob("device-*.json"))
         await fleet.start()
+        if first_start:
+            await name_devices(self.args.first_ip, self.args.devices, self.args.device_http_port)
         LOGGER.info(
             "%d virtual Tasmota devices from %s (HTTP port %d)",
             self.args.devices,

@@ -75,12 +75,16 @@ class HomeAssistantApi:
             return json.loads(text) if text else None
 
     async def wait_until_up(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109
-        """Until the HTTP server and the auth API answer (the list of login providers)."""
+        """Until the HTTP server answers: the auth API's provider list (200 once onboarded,
+        400 "onboarding_required" before)."""
+        assert self.session is not None
         deadline = time.monotonic() + timeout
         while True:
             try:
-                await self.request("GET", "/auth/providers", auth=False)
-                return
+                async with self.session.get(self.base_url + "/auth/providers") as response:
+                    if response.status in (200, 400):
+                        return
+                    raise HaApiError(f"/auth/providers: HTTP {response.status}")
             except (aiohttp.ClientError, HaApiError, TimeoutError) as err:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"Home Assistant not answering: {err}") from err
