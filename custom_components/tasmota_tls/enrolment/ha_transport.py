@@ -58,6 +58,7 @@ class HomeAssistantTransport:
                 payload = payload.decode("utf-8", errors="replace")
             queue.put_nowait(MqttMessage(message.topic, str(payload), bool(message.retain)))
 
+        await self._connected()
         try:
             unsubscribe = await mqtt.async_subscribe(self._hass, topic_filter, _received)
         except HomeAssistantError as err:
@@ -69,6 +70,32 @@ class HomeAssistantTransport:
             yield queue
         finally:
             unsubscribe()
+
+    async def _connected(self) -> None:
+        """Wait (bounded) for the broker connection.
+
+        Subscribed while connected, a topic is queued at once and _subscribed can
+        follow it; subscribed before, it would only join the resubscription later.
+        """
+        connected = asyncio.Event()
+
+        @callback
+        def _state(is_connected: bool) -> None:
+            if is_connected:
+                connected.set()
+
+        stop = mqtt.async_subscribe_connection_status(self._hass, _state)
+        try:
+            if mqtt.is_connected(self._hass):
+                return
+            async with asyncio.timeout(_SUBSCRIBE_TIMEOUT):
+                await connected.wait()
+        except KeyError:
+            raise TransportError("mqtt", "MQTT is not set up") from None
+        except TimeoutError:
+            raise TransportError("mqtt", "not connected to the MQTT broker") from None
+        finally:
+            stop()
 
     async def _subscribed(self, topic_filter: str) -> None:
         """Wait until the broker has acknowledged the subscription to ``topic_filter``.
