@@ -30,8 +30,12 @@ def async_set_issue(
     *,
     mac: str | None = None,
     severity: ir.IssueSeverity = ir.IssueSeverity.WARNING,
+    fixable: bool = False,
 ) -> None:
-    """Create the issue when ``active``, delete it otherwise."""
+    """Create the issue when ``active``, delete it otherwise.
+
+    A fixable issue opens a repair flow (repairs.py) that asks for the CA passphrase.
+    """
     identifier = issue_id(kind, entry_id, mac)
     if not active:
         ir.async_delete_issue(hass, DOMAIN, identifier)
@@ -40,8 +44,9 @@ def async_set_issue(
         hass,
         DOMAIN,
         identifier,
-        is_fixable=False,
+        is_fixable=fixable,
         is_persistent=False,
+        data={"entry_id": entry_id, "kind": kind} if fixable else None,
         severity=severity,
         translation_key=kind,
         translation_placeholders=placeholders,

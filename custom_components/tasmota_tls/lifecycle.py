@@ -99,6 +99,7 @@ class Lifecycle:
             entry_id,
             crl_due and snapshot.crl_next_update is not None,
             {"next_update": _date(snapshot.crl_next_update)},
+            fixable=not passphrase,  # attended: the repair asks for the passphrase
         )
 
         async_set_issue(
@@ -176,6 +177,7 @@ class Lifecycle:
             entry.entry_id,
             bool(waiting),
             {"devices": ", ".join(sorted(waiting)), "days": str(window.days)},
+            fixable=not passphrase,
         )
 
     def _announce(self, mac: str, kind: str, serial: str, **extra: object) -> None:

@@ -233,6 +233,21 @@ class TlsManager:
         await self.journal.async_forget(mac)
         self.async_notify()
 
+    def expiring(self, window: dt.timedelta) -> list[str]:
+        """Present devices whose valid certificate expires within ``window``."""
+        now = dt_util.utcnow()
+        found = []
+        for mac, state in self.tracker.devices.items():
+            certificate = self.certificate(mac)
+            if (
+                state.present
+                and certificate is not None
+                and certificate.current_status(now) == "valid"
+                and certificate.not_after - now <= window
+            ):
+                found.append(mac)
+        return found
+
     def is_busy(self, mac: str) -> bool:
         """True while an enrolment or renewal of the device runs."""
         return mac in self._active

@@ -111,6 +111,13 @@ class PlaybackDevice:
                 async_fire_mqtt_message, self.bus.hass, topic, payload, 0, False
             )
 
+    def full_topic(self, prefix: int, subtopic: str) -> str:
+        """Tasmota's GetTopic_P for this device's settings."""
+        s = self.settings
+        text = s.full_topic.replace("%prefix%", s.prefixes[prefix]).replace("%topic%", s.topic)
+        text = text.replace("%hostname%", self.hostname).replace("%id%", self.mac[-6:])
+        return (text if text.endswith("/") else text + "/") + subtopic
+
     def raise_event(self, event: str, value: str) -> None:
         """Rules are not evaluated here (the engine's rollback is tested on the simulator)."""
         self.log_lines.append(f"event {event}={value}")

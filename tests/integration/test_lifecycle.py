@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Generator
+from http import HTTPStatus
+from typing import Any
 from unittest.mock import patch
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.tasmota_tls.const import DOMAIN
 from custom_components.tasmota_tls.pki import PkiStore
@@ -195,3 +200,79 @@ async def test_broker_name_mismatch(hass: HomeAssistant, mqtt_bus: MqttBus) -> N
         "certificate_names": BROKER_HOST,
         "reported_hosts": "-",
     }
+
+
+async def start_fix(client: Any, issue_id: str) -> dict[str, Any]:
+    response = await client.post(
+        "/api/repairs/issues/fix", json={"handler": DOMAIN, "issue_id": issue_id}
+    )
+    assert response.status == HTTPStatus.OK
+    return dict(await response.json())
+
+
+async def submit_fix(client: Any, flow_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    response = await client.post(f"/api/repairs/issues/fix/{flow_id}", json=data)
+    assert response.status == HTTPStatus.OK
+    return dict(await response.json())
+
+
+async def test_attended_crl_repair_asks_for_the_passphrase(
+    hass: HomeAssistant, mqtt_bus: MqttBus, hass_client: ClientSessionGenerator
+) -> None:
+    def short_crl(store: PkiStore) -> None:
+        store.generate_crl(PASSPHRASE, days=7)
+
+    installed = await install(hass, custody="attended", prepare=short_crl)
+    entry_id = installed.entry.entry_id
+    found = issue(hass, "crl_stale", entry_id)
+    assert found is not None and found.is_fixable
+    assert await async_setup_component(hass, "repairs", {})
+    client = await hass_client()
+
+    flow = await start_fix(client, f"crl_stale_{entry_id}")
+    assert flow["step_id"] == "passphrase"
+    flow = await submit_fix(client, flow["flow_id"], {"passphrase": "wrong"})
+    assert flow["errors"] == {"base": "wrong_passphrase"}
+    flow = await submit_fix(client, flow["flow_id"], {"passphrase": PASSPHRASE})
+    assert flow["type"] == "create_entry"
+    crl = await hass.async_add_executor_job(installed.store.crl)
+    assert crl is not None and crl.next_update_utc is not None
+    assert crl.next_update_utc - dt_util.utcnow() > dt.timedelta(days=25)
+    assert issue(hass, "crl_stale", entry_id) is None
+    assert PASSPHRASE not in json.dumps(dict(installed.entry.data))
+
+
+async def test_attended_renewal_repair(
+    hass: HomeAssistant, mqtt_bus: MqttBus, hass_client: ClientSessionGenerator
+) -> None:
+    """Attended custody cannot renew alone: the repair takes the passphrase and renews."""
+    installed = await install(
+        hass, custody="attended", options={"channel": "mqtt"}, prepare=issue_short_lived()
+    )
+    entry_id = installed.entry.entry_id
+    events = collect_events(hass)
+    fingerprint = await hass.async_add_executor_job(lambda: installed.broker_fingerprint)
+    device = PlaybackDevice(
+        mqtt_bus, BrokerView("mqtt-plain.lan", 1883, BROKER_HOST, 8883, fingerprint), mac=MAC
+    )
+    s = device.settings
+    s.topic = TOPIC
+    s.mqtt_host, s.mqtt_port, s.setoption103, s.setoption132 = BROKER_HOST, 8883, 1, 1
+    s.fingerprint1 = fingerprint.replace(" ", "")
+    s.tlskey1, s.tlskey2 = b"\x01" * 32, b"\x30" * 400
+    device._tls = True
+    device.announce()
+    await wait_for(hass, lambda: bool(hass.states.async_entity_ids("button")))
+    await next_check(hass)
+    found = issue(hass, "devices_expiring", entry_id)
+    assert found is not None and found.is_fixable
+    assert [e["type"] for e in events] == ["certificate_expiring"]  # nothing renewed alone
+
+    assert await async_setup_component(hass, "repairs", {})
+    client = await hass_client()
+    flow = await start_fix(client, f"devices_expiring_{entry_id}")
+    flow = await submit_fix(client, flow["flow_id"], {"passphrase": PASSPHRASE})
+    assert flow["type"] == "create_entry"
+    await wait_for(hass, lambda: any(e["type"] == "revoked" for e in events))
+    assert [e["type"] for e in events] == ["certificate_expiring", "renewed", "revoked"]
+    assert issue(hass, "devices_expiring", entry_id) is None
