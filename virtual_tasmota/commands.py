@@ -25,6 +25,7 @@ from .settings import (
     MAX_RULE_SETS,
     MAX_RULE_SIZE,
     MQTT_CLIENT_ID,
+    MQTT_FULLTOPIC,
     MQTT_PASS,
     MQTT_RETRY_SECS,
     MQTT_USER,
@@ -63,6 +64,7 @@ class CommandHost(Protocol):
     def rule_timers_left(self) -> list[int]: ...
     def log(self, message: str) -> None: ...
     def publish_soon(self, topic: str, payload: str, *, retain: bool) -> None: ...
+    def full_topic(self, prefix: int, subtopic: str) -> str: ...
     def raise_event(self, event: str, value: str) -> None: ...
 
 
@@ -153,6 +155,9 @@ class Commands:
             ("MqttUser", self._mqtt_user),
             ("MqttPassword", self._mqtt_password),
             ("MqttClient", self._mqtt_client),
+            ("Topic", self._topic),
+            ("FullTopic", self._full_topic),
+            ("Prefix", self._prefix),
             ("MqttRetry", self._mqtt_retry),
             ("MqttKeepAlive", self._mqtt_keepalive),
             ("MqttFingerprint", self._mqtt_fingerprint),
@@ -284,6 +289,49 @@ class Commands:
 
     def _mqtt_user(self, call: Call) -> dict[str, Any]:
         return self._text_setting(call, "mqtt_user", MQTT_USER)
+
+    def _topic(self, call: Call) -> dict[str, Any]:
+        """Topic: on a change the old LWT is cleared (retained, empty), then a restart."""
+        s = self._host.settings
+        if call.data:
+            value = (
+                f"tasmota_{s.mac[-6:]}"
+                if _shortcut(call.data) == "default"
+                else _valid_mqtt(call.data)
+            )
+            if value != s.topic:
+                self._host.publish_soon(self._host.full_topic(2, "LWT"), "", retain=True)
+                s.topic = value
+                self._host.save_settings()
+                self._host.request_restart("Topic changed")
+        return {call.name: s.topic}
+
+    def _full_topic(self, call: Call) -> dict[str, Any]:
+        s = self._host.settings
+        if call.data:
+            value = MQTT_FULLTOPIC if _shortcut(call.data) == "default" else call.data
+            value = re.sub(r"[+# ]", "", value)
+            if value != s.full_topic:
+                self._host.publish_soon(self._host.full_topic(2, "LWT"), "", retain=True)
+                s.full_topic = value
+                self._host.save_settings()
+                self._host.request_restart("FullTopic changed")
+        return {call.name: s.full_topic}
+
+    def _prefix(self, call: Call) -> dict[str, Any] | None:
+        s = self._host.settings
+        if not call.user_index:
+            return {f"{call.name}{i + 1}": s.prefixes[i] for i in range(3)}
+        if not 1 <= call.index <= 3:
+            return None
+        if call.data:
+            default = ["cmnd", "stat", "tele"][call.index - 1]
+            s.prefixes[call.index - 1] = (
+                default if _shortcut(call.data) == "default" else _valid_mqtt(call.data)
+            )
+            self._host.save_settings()
+            self._host.request_restart(f"Prefix{call.index} changed")
+        return {f"{call.name}{call.index}": s.prefixes[call.index - 1]}
 
     def _mqtt_client(self, call: Call) -> dict[str, Any]:
         s = self._host.settings
@@ -504,6 +552,11 @@ class Commands:
     def _state(self, call: Call) -> dict[str, Any] | None:
         block = self._status(11)
         return block["StatusSTS"] if block else None
+
+
+def _valid_mqtt(text: str) -> str:
+    """MakeValidMqtt(0): '+', '#' and spaces become underscores."""
+    return re.sub(r"[+# ]", "_", text)
 
 
 def _split_backlog(data: str) -> list[str]:

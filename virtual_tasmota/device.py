@@ -30,7 +30,7 @@ from .mqtt import (
     MqttConnectError,
     Will,
 )
-from .rules import parse_rule_set, trigger_matches
+from .rules import parse_rule_set, split_trigger, trigger_matches
 from .settings import DeviceSettings, load_settings, save_settings
 from .tls import (
     BR_ERR_BAD_PARAM,
@@ -100,6 +100,7 @@ class _Boot:
     backlog: deque[tuple[str, bool]] = field(default_factory=deque)
     backlog_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     rule_timers: dict[int, tuple[float, asyncio.Task[None]]] = field(default_factory=dict)
+    once_fired: set[tuple[int, int, str]] = field(default_factory=set)  # Rules.triggers
 
 
 class VirtualDevice:
@@ -147,9 +148,7 @@ class VirtualDevice:
         if new:
             save_settings(state_path, self.settings)
         self.mac = self.settings.mac
-        self.hostname = (
-            f"{self.settings.topic.replace('_', '-')}-{int(self.mac[-6:], 16) & 0x1FFF:04d}"
-        )
+        self._active_topic = self.settings.topic
         self.events: list[str] = []
         self.connected = False
         self.connect_count = 0
@@ -172,7 +171,8 @@ class VirtualDevice:
 
     @property
     def topic(self) -> str:
-        return self.settings.topic
+        """The topic in use (TasmotaGlobal.mqtt_topic): a new Topic applies after a restart."""
+        return self._active_topic
 
     @property
     def _aws_iot_build(self) -> bool:
@@ -293,11 +293,16 @@ class VirtualDevice:
         """GetTopic_P: FullTopic with %prefix%, %topic%, %hostname% and %id% filled in."""
         s = self.settings
         text = s.full_topic
-        text = text.replace("%prefix%", s.prefixes[prefix]).replace("%topic%", s.topic)
+        text = text.replace("%prefix%", s.prefixes[prefix]).replace("%topic%", self.topic)
         text = text.replace("%hostname%", self.hostname).replace("%id%", self.mac[-6:])
         if not text.endswith("/"):
             text += "/"
         return (text + subtopic).replace("//", "/")
+
+    @property
+    def hostname(self) -> str:
+        """WIFI_HOSTNAME "%s-%04d": the topic with '_' as '-', and the chip id's low 13 bits."""
+        return f"{self.topic.replace('_', '-')}-{int(self.mac[-6:], 16) & 0x1FFF:04d}"
 
     @property
     def lwt_topic(self) -> str:
@@ -317,13 +322,16 @@ class VirtualDevice:
             self.log("APP: Restarting")
             client, self._client = self._client, None
             if client is not None:
+                # EspRestart() -> WifiShutdown() -> MqttDisconnect(): a clean DISCONNECT, so the
+                # broker drops the will and the retained LWT stays Online until we are back.
                 client.lost_reason = "restart"
-                await client.abort()  # the broker publishes our will: Offline
+                await client.disconnect()
             await self._end_boot()
             self._set_connected(False)
 
     async def _power_on(self) -> None:
         self._boot = _Boot(mqtt_tls=bool(self.settings.setoption103))
+        self._active_topic = self.settings.topic
         self.boot_time = time.monotonic()
         self.discovery_published = False
         await asyncio.sleep(self.timing.boot_delay)
@@ -681,8 +689,20 @@ class VirtualDevice:
         for i, text in enumerate(s.rules):
             if not text or not s.rule_enabled[i]:
                 continue
-            for block in parse_rule_set(text):
-                if trigger_matches(block.trigger, event, value):
+            for n, block in enumerate(parse_rule_set(text)):
+                if split_trigger(block.trigger)[0].upper() != event.upper():
+                    continue
+                matched = trigger_matches(block.trigger, event, value)
+                if s.rule_once[i]:
+                    # Once ON: fire when the trigger starts to match, not again until it stops.
+                    key = (i, n, text)
+                    fired_before = key in self._boot.once_fired
+                    if matched:
+                        self._boot.once_fired.add(key)
+                    else:
+                        self._boot.once_fired.discard(key)
+                    matched = matched and not fired_before
+                if matched:
                     commands = _substitute(block.commands, value or "", self.topic)
                     self.log(f"RUL: {block.trigger} performs '{redact(commands)}'")
                     await self._publish_replies(self._commands.execute_text(commands))

@@ -31,10 +31,15 @@ class DeviceView(Protocol):
     chip: str
     ip: str
     mac: str
-    hostname: str
     connect_count: int
     power: int
     boot_time: float
+
+    @property
+    def hostname(self) -> str: ...
+
+    @property
+    def topic(self) -> str: ...
 
     @property
     def tls_active(self) -> bool: ...
@@ -81,7 +86,7 @@ def discovery_config(device: DeviceView) -> dict[str, Any]:
         "onln": MQTT_LWT_ONLINE,
         "state": STATE_TEXTS,
         "sw": device.firmware,
-        "t": s.topic,
+        "t": device.topic,
         "ft": s.full_topic,
         "tp": list(s.prefixes),
         "rl": [1] + [0] * (MAX_RELAYS_SET - 1),
@@ -162,7 +167,7 @@ def status_block(device: DeviceView, number: int) -> dict[str, Any] | None:
                 "Module": 1,
                 "DeviceName": s.device_name,
                 "FriendlyName": [s.friendly_name],
-                "Topic": s.topic,
+                "Topic": device.topic,
                 "ButtonTopic": "0",
                 "Power": device.power,
                 "PowerOnState": 3,

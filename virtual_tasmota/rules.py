@@ -53,18 +53,18 @@ def _as_float(text: str) -> float | None:
         return None
 
 
-def trigger_matches(trigger: str, event_name: str, event_value: str | None) -> bool:
-    """Does `trigger` (e.g. "RULES#TIMER=1") fire for event `Rules#Timer` with value "1"?"""
-    name, op, wanted = trigger, "", ""
+def split_trigger(trigger: str) -> tuple[str, str, str]:
+    """("RULES#TIMER", "=", "1") for "RULES#TIMER=1"; ("MQTT#CONNECTED", "", "") without a test."""
     for candidate in _OPERATORS:
         pos = trigger.find(candidate)
         if pos > 0:
-            name, op, wanted = (
-                trigger[:pos].strip(),
-                candidate,
-                trigger[pos + len(candidate) :].strip(),
-            )
-            break
+            return trigger[:pos].strip(), candidate, trigger[pos + len(candidate) :].strip()
+    return trigger, "", ""
+
+
+def trigger_matches(trigger: str, event_name: str, event_value: str | None) -> bool:
+    """Does `trigger` (e.g. "RULES#TIMER=1") fire for event `Rules#Timer` with value "1"?"""
+    name, op, wanted = split_trigger(trigger)
     if name.upper() != event_name.upper():
         return False
     if not op:

@@ -91,7 +91,7 @@ async def test_command_topic_is_built_from_full_topic_and_prefixes(
     assert status["StatusMQT"]["MqttHost"] == "127.0.0.1"
 
 
-async def test_restart_goes_offline_then_online_with_one_more_boot(
+async def test_restart_disconnects_cleanly_and_comes_back_with_one_more_boot(
     plain_broker: MosquittoBroker,
     observer: Observer,
     fleet_factory: FleetFactory,
@@ -103,14 +103,13 @@ async def test_restart_goes_offline_then_online_with_one_more_boot(
     boots = device.settings.boot_count
     mark = observer.mark()
     assert await send(observer, device, "Restart", "1") == {"Restart": "Restarting"}
-    # The will: the device dropped off without a DISCONNECT.
-    await observer.wait_for(
-        f"tele/{device.topic}/LWT", since=mark, where=lambda m: m.text == "Offline"
-    )
+    # EspRestart() sends DISCONNECT: the broker drops the will, no Offline; then a live Online.
     await observer.wait_for(
         f"tele/{device.topic}/LWT", since=mark, where=lambda m: m.text == "Online"
     )
     await device.wait_state(lambda d: d.connected, 10)
+    assert plain_broker.find_log(rf"Client DVES_{device.mac[-6:]} disconnected\.")
+    assert [m.text for m in observer.since(mark, f"tele/{device.topic}/LWT")] == ["Online"]
     assert (await retained(plain_broker.port, f"tele/{device.topic}/LWT")).text == "Online"
     assert device.settings.boot_count == boots + 1
     assert await send(observer, device, "Restart", "2x") == {"Restart": "1 to restart"}
@@ -240,3 +239,33 @@ async def test_power_and_state_like_a_one_relay_device(
     reply = await observer.wait_for(f"stat/{device.topic}/RESULT", since=mark)
     assert reply.json()["POWER"] == "OFF" and reply.json()["MqttCount"] == 1
     assert await send(observer, device, "Power2", "1") == {"Command": "Error"}
+
+
+async def test_topic_and_full_topic_changes(
+    plain_broker: MosquittoBroker,
+    observer: Observer,
+    fleet_factory: FleetFactory,
+    retained: Retained,
+) -> None:
+    device = (await fleet_factory(plain_broker.port)).devices[0]
+    old = device.topic
+    assert await send(observer, device, "Topic", "kitchen light") == {"Topic": "kitchen_light"}
+    await device.wait_state(lambda d: d.connected and d.topic == "kitchen_light", 10)
+    assert (await retained(plain_broker.port, "tele/kitchen_light/LWT")).text == "Online"
+    mark = observer.mark()
+    observer.publish("cmnd/kitchen_light/FullTopic", "%prefix%/home/%topic%/")
+    # The firmware reads FullTopic afresh for every message: the reply already uses it.
+    reply = await observer.wait_for("stat/home/kitchen_light/RESULT", since=mark)
+    assert reply.json() == {"FullTopic": "%prefix%/home/%topic%/"}
+    await device.wait_state(lambda d: d.connected and d.settings.boot_count == 3, 10)
+    config = (await observer.wait_for(f"tasmota/discovery/{device.mac}/config", since=mark)).json()
+    assert (config["t"], config["ft"], config["hn"]) == (
+        "kitchen_light",
+        "%prefix%/home/%topic%/",
+        f"kitchen-light-{int(device.mac[-6:], 16) & 0x1FFF:04d}",
+    )
+    mark = observer.mark()
+    observer.publish("cmnd/home/kitchen_light/MqttHost", "")
+    reply = await observer.wait_for("stat/home/kitchen_light/RESULT", since=mark)
+    assert reply.json() == {"MqttHost": "127.0.0.1"}
+    assert old != device.topic

@@ -142,3 +142,19 @@ async def test_power_state_rule_with_value_and_publish(
     await send(observer, device, "Power", "1")
     seen = await observer.wait_for(f"stat/{device.topic}/seen", since=mark)
     assert seen.text == "1"
+
+
+async def test_once_fires_a_repeated_trigger_only_the_first_time(
+    plain_broker: MosquittoBroker, observer: Observer, fleet_factory: FleetFactory
+) -> None:
+    device = (await fleet_factory(plain_broker.port)).devices[0]
+    await send(observer, device, "Rule1", "ON Mqtt#Disconnected DO RuleTimer1 300 ENDON")
+    assert (await send(observer, device, "Rule1", "5"))["Rule1"]["Once"] == "ON"
+    await send(observer, device, "Rule1", "1")
+    observer.publish(f"cmnd/{device.topic}/MqttPort", str(free_port()))
+
+    def failures(d: Any) -> int:
+        return sum("Connect failed" in line for line in d.events)
+
+    await device.wait_state(lambda d: failures(d) >= 3, 15)
+    assert sum("MQTT#DISCONNECTED performs" in line for line in device.events) == 1

@@ -58,9 +58,6 @@ async def test_hand_enrolment_brings_the_device_back_online_over_tls(
         f"MqttFingerprint1 {fingerprint}; SetOption103 1",
     )
     await observer.wait_for(
-        f"tele/{device.topic}/LWT", since=mark, where=lambda m: m.text == "Offline"
-    )
-    await observer.wait_for(
         f"tele/{device.topic}/LWT", since=mark, where=lambda m: m.text == "Online"
     )
     await device.wait_state(lambda d: d.tls_active, 10)
