@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,7 @@ from custom_components.tasmota_tls.enrolment import (
     EnrolmentRecord,
     EnrolmentStep,
 )
+from custom_components.tasmota_tls.pki import SizeLimitError
 
 from .conftest import Issued, JournalLog, device_for
 from .fake_firmware import FakeTasmota, Rule
@@ -160,6 +162,22 @@ async def test_stock_firmware_is_refused_before_anything_changes(
     assert firmware.http_commands == ["TLSKey"]
     assert firmware.restarts == 0 and firmware.mqtt_port == 1883
     assert journal.last.step == EnrolmentStep.FAILED
+
+
+async def test_size_guard_of_the_issuer_is_reported(journal: JournalLog) -> None:
+    firmware = FakeTasmota()
+
+    async def too_large() -> Any:
+        raise SizeLimitError("too large for the slot", code="certificate_too_large")
+
+    with pytest.raises(EnrolmentError) as caught:
+        await Enroller(firmware, options()).enrol(DEVICE, too_large, journal)
+    assert (caught.value.step, caught.value.reason) == (
+        EnrolmentStep.ISSUE,
+        "certificate_too_large",
+    )
+    assert firmware.key_len == -1 and firmware.restarts == 0
+    assert not any(c.startswith(("TLSKey1", "Rule3 ON", "Backlog")) for c in firmware.http_commands)
 
 
 async def test_web_password(issuer: Issued, journal: JournalLog) -> None:

@@ -69,6 +69,46 @@ async def test_tls_listener_down_rolls_back(
         assert journal.last.failed_step == EnrolmentStep.WAIT_ONLINE
 
 
+async def test_broker_not_trusted_rolls_back(
+    world: Any, make_issuer: Any, journal: JournalLog
+) -> None:
+    """The TLS listener is up, but the device refuses the broker (no local CA in its build)."""
+    async with world(faults=DeviceFaults(reject_tls=True)) as w:
+        with pytest.raises(EnrolmentError) as caught:
+            await Enroller(w.transport, w.options(validation="ca", fingerprint=None)).enrol(
+                w.device, w.issuer(make_issuer), journal
+            )
+        assert caught.value.reason == "rolled_back"
+        assert w.virtual.connected and not w.virtual.tls_active
+        assert mqtt_settings(w.virtual) == ("127.0.0.1", w.plain_port, 0)
+
+
+class VanishingJournal(JournalLog):
+    """Powers the device off for good right after the switch was sent."""
+
+    def __init__(self, device: Any) -> None:
+        super().__init__()
+        self.device = device
+
+    async def __call__(self, record: EnrolmentRecord) -> None:
+        await super().__call__(record)
+        if record.step == EnrolmentStep.WAIT_ONLINE:
+            await self.device.stop()
+
+
+async def test_device_never_seen_again_is_not_called_rolled_back(
+    world: Any, make_issuer: Any
+) -> None:
+    async with world() as w:
+        journal = VanishingJournal(w.virtual)
+        with pytest.raises(EnrolmentError) as caught:
+            await Enroller(w.transport, w.options(wait_online_timeout=2.0)).enrol(
+                w.device, w.issuer(make_issuer), journal
+            )
+        assert caught.value.reason == "rollback_unconfirmed"
+        assert journal.last.step == EnrolmentStep.FAILED
+
+
 async def test_stock_firmware_changes_nothing(
     world: Any, make_issuer: Any, journal: JournalLog
 ) -> None:
