@@ -63,6 +63,7 @@ ATTR_DEVICE_ID: Final = "device_id"
 ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
 ATTR_REASON: Final = "reason"
 ATTR_LAYOUT: Final = "layout"
+ATTR_SERIAL: Final = "serial"
 
 SERVICE_ENROLL: Final = "enroll"
 SERVICE_RENEW: Final = "renew"

@@ -110,7 +110,6 @@ class TlsManager:
         self._semaphore = asyncio.Semaphore(MAX_PARALLEL_ENROLMENTS)
         self._to_resume: dict[str, EnrolmentRecord] = {}
         self._transport: Any = None
-        self.revocations_pending: dict[str, str] = {}
 
     # ---- lifecycle -------------------------------------------------------------
 
@@ -401,11 +400,27 @@ class TlsManager:
             self._report_failure(mac, operation, err.step, err.reason, err.detail)
         except (HomeAssistantError, PkiError) as err:
             reason = getattr(err, "code", None) or getattr(err, "translation_key", None)
-            self._report_failure(mac, operation, EnrolmentStep.ISSUE, reason or "error", str(err))
+            await self._async_failed_outside_engine(mac, operation, reason or "error", str(err))
+        except Exception:
+            # A bug must still end as a visible failure, not as a silently stuck device.
+            _LOGGER.exception("Tasmota %s: %s stopped unexpectedly", mac, operation)
+            await self._async_failed_outside_engine(mac, operation, "internal_error", None)
         finally:
             if self.entry.data[CONF_CUSTODY] != CUSTODY_UNATTENDED:
                 await self.hass.async_add_executor_job(self.ca.store.forget_passphrases)
         return None
+
+    async def _async_failed_outside_engine(
+        self, mac: str, operation: Operation, reason: str, detail: str | None
+    ) -> None:
+        """Journal and report a failure the engine did not record itself."""
+        record = self.journal.records.get(mac)
+        if record is None or record.finished:
+            record = EnrolmentRecord.start(mac, operation)
+        record.failed_step, record.step = record.step, EnrolmentStep.FAILED
+        record.reason, record.detail = reason, detail
+        await self.journal.async_record(record)
+        self._report_failure(mac, operation, record.failed_step, reason, detail)
 
     async def _async_journal(self, record: EnrolmentRecord) -> None:
         await self.journal.async_record(record)
@@ -433,9 +448,13 @@ class TlsManager:
         await self.tracker.async_query_status(mac)
         self.async_notify()
 
-    async def async_revoke(self, mac: str, reason: str, passphrase: str | None) -> IndexEntry:
-        """Revoke the device's certificate now (service call)."""
+    async def async_revoke(
+        self, mac: str, reason: str, passphrase: str | None, serial: str | None = None
+    ) -> IndexEntry:
+        """Revoke the device's certificate now, or an older one of it by serial (service call)."""
         certificate = self.certificate(mac)
+        if serial is not None:
+            certificate = self._own_certificate(mac, serial)
         if certificate is None or certificate.status == "revoked":
             raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_enrolled")
         secret = await self.async_passphrase(passphrase)
@@ -444,18 +463,35 @@ class TlsManager:
             raise HomeAssistantError(translation_domain=DOMAIN, translation_key="revoke_failed")
         return revoked
 
+    def _own_certificate(self, mac: str, serial: str) -> IndexEntry | None:
+        """A certificate of this device (same name) by serial; None when it is another's."""
+        snapshot, state = self.ca.snapshot, self.tracker.devices.get(mac)
+        if snapshot is None or state is None:
+            return None
+        name = self.journal.names.get(mac) or certificate_name(state.device)
+        wanted = serial.lower().removeprefix("0x").lstrip("0")
+        for entry in snapshot.entries:
+            if entry.serial == wanted and entry.cn == name and entry.kind == "device":
+                return entry
+        return None
+
     async def _async_revoke_serial(
         self, mac: str, serial: str, reason: str, passphrase: str | None
     ) -> IndexEntry | None:
         if passphrase is None:
-            self.revocations_pending[mac] = serial
+            # Attended custody after a restart: nobody is there to give the passphrase.
+            _LOGGER.warning(
+                "Tasmota %s uses a new certificate; revoke the old one (%s) with the revoke "
+                "action and its serial",
+                mac,
+                serial,
+            )
             return None
         try:
             entry = await self.ca.async_revoke(passphrase, serial, reason)
         except PkiError as err:
             _LOGGER.warning("Revoking certificate %s of Tasmota %s failed: %s", serial, mac, err)
             return None
-        self.revocations_pending.pop(mac, None)
         self.fire_event(mac, EVENT_REVOKED, serial=serial, reason=reason)
         self.async_notify()
         return entry

@@ -23,6 +23,7 @@ from .const import (
     ATTR_DEVICE_ID,
     ATTR_LAYOUT,
     ATTR_REASON,
+    ATTR_SERIAL,
     CONF_BROKER_HOST,
     CONF_BROKER_PORT,
     CONF_PASSPHRASE,
@@ -47,7 +48,10 @@ _DEVICE_SCHEMA = vol.Schema(
     }
 )
 _REVOKE_SCHEMA = _DEVICE_SCHEMA.extend(
-    {vol.Optional(ATTR_REASON, default="unspecified"): vol.In(list(REVOCATION_REASONS))}
+    {
+        vol.Optional(ATTR_REASON, default="unspecified"): vol.In(list(REVOCATION_REASONS)),
+        vol.Optional(ATTR_SERIAL): cv.string,
+    }
 )
 _ENTRY_SCHEMA = vol.Schema({vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
 _BUNDLE_SCHEMA = _ENTRY_SCHEMA.extend(
@@ -105,7 +109,7 @@ async def _async_renew(call: ServiceCall) -> None:
 async def _async_revoke(call: ServiceCall) -> ServiceResponse:
     entry, mac = _device_for_call(call.hass, call)
     revoked = await entry.runtime_data.manager.async_revoke(
-        mac, call.data[ATTR_REASON], call.data.get(CONF_PASSPHRASE)
+        mac, call.data[ATTR_REASON], call.data.get(CONF_PASSPHRASE), call.data.get(ATTR_SERIAL)
     )
     return {"serial": revoked.serial, "common_name": revoked.cn}
 

@@ -75,6 +75,10 @@ class PlaybackDevice:
     # -- DeviceView -------------------------------------------------------------------
 
     @property
+    def topic(self) -> str:
+        return self.settings.topic
+
+    @property
     def tls_active(self) -> bool:
         return self.connected and self._tls
 

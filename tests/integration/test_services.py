@@ -221,3 +221,48 @@ async def test_export_failure_is_translated(hass: HomeAssistant, mqtt_bus: MqttB
     ):
         await call(hass, "export_trust_anchor", {})
     assert err.value.translation_key == "export_failed"
+
+
+async def test_revoke_an_older_certificate_by_serial(
+    hass: HomeAssistant, mqtt_bus: MqttBus
+) -> None:
+    serials: list[str] = []
+
+    def two_and_another(store: PkiStore) -> None:
+        for name in (TOPIC, TOPIC, "other_device"):
+            serials.append(store.issue_device(PASSPHRASE, name, topic=name).entry.serial)
+
+    installed = await install(hass, prepare=two_and_another)
+    device_id = await discovered(hass, mqtt_bus)
+    older, newer, foreign = serials
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "revoke", {"device_id": device_id, "serial": foreign})
+    assert err.value.translation_key == "not_enrolled"
+    response = await call(
+        hass, "revoke", {"device_id": device_id, "serial": older.upper(), "reason": "superseded"}
+    )
+    assert response["serial"] == older
+    entries = {e.serial: e for e in await hass.async_add_executor_job(installed.store.entries)}
+    assert (entries[older].status, entries[newer].status, entries[foreign].status) == (
+        "revoked",
+        "valid",
+        "valid",
+    )
+
+
+async def test_unexpected_error_still_ends_as_a_failure(
+    hass: HomeAssistant, mqtt_bus: MqttBus
+) -> None:
+    installed = await install(hass, options={"channel": "mqtt"})
+    device_id = await discovered(hass, mqtt_bus)
+    events = collect_events(hass)
+    with patch(
+        "custom_components.tasmota_tls.manager.Enroller.enrol", side_effect=RuntimeError("bug")
+    ):
+        await call(hass, "enroll", {"device_id": device_id})
+        await wait_for(hass, lambda: bool(events))
+    assert events[0]["type"] == "enrolment_failed"
+    assert events[0]["reason"] == "internal_error"
+    entry_id = installed.entry.entry_id
+    state = state_of(hass, "sensor", f"{entry_id}_{MAC}_tls_status")
+    assert (state.state, state.attributes["failure_reason"]) == ("failed", "internal_error")
