@@ -312,6 +312,13 @@ async def test_resume_before_the_switch_only_marks_failed(journal: JournalLog) -
     assert firmware.http_commands == [] and journal.last.step == EnrolmentStep.FAILED
 
 
+async def test_resume_with_a_damaged_record_marks_failed(journal: JournalLog) -> None:
+    firmware = FakeTasmota()
+    damaged = record_at(EnrolmentStep.WAIT_ONLINE, {"mqtt_host": "127.0.0.1"})
+    record = await Enroller(firmware, options()).resume(DEVICE, damaged, journal)
+    assert record.step == EnrolmentStep.FAILED and record.reason == "interrupted"
+
+
 async def test_resume_of_a_finished_record_does_nothing(journal: JournalLog) -> None:
     firmware = FakeTasmota()
     done = record_at(EnrolmentStep.DONE, PREVIOUS)

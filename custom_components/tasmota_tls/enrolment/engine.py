@@ -140,7 +140,8 @@ class Enroller:
             return record
         previous = None
         if record.operation == "enrol" and record.previous:
-            previous = PreviousSettings.from_dict(record.previous)
+            with contextlib.suppress(KeyError, TypeError, ValueError):  # damaged: cannot undo
+                previous = PreviousSettings.from_dict(record.previous)
         try:
             if record.operation == "renew":
                 await self._resume_renewal(run)
