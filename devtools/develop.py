@@ -161,7 +161,7 @@ class Instance:
         await hass.start()
         LOGGER.info("Home Assistant starting at %s", self.url)
         async with HomeAssistantApi(self.url) as api:
-            await api.wait_until_up(timeout=120)
+            await api.wait_until_up(timeout=120, alive=lambda: hass.running)
             if self.args.demo:
                 self.login = Login(
                     DEMO_USER.username, self.saved.secret("demo_password"), DEMO_USER.name

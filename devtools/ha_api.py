@@ -11,6 +11,7 @@ import base64
 import itertools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,7 +75,11 @@ class HomeAssistantApi:
                 raise HaApiError(f"{method} {path}: HTTP {response.status}: {text[:500]}")
             return json.loads(text) if text else None
 
-    async def wait_until_up(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109
+    async def wait_until_up(
+        self,
+        timeout: float = 60.0,  # noqa: ASYNC109
+        alive: Callable[[], bool] = lambda: True,
+    ) -> None:
         """Until the HTTP server answers: the auth API's provider list (200 once onboarded,
         400 "onboarding_required" before)."""
         assert self.session is not None
@@ -86,6 +91,8 @@ class HomeAssistantApi:
                         return
                     raise HaApiError(f"/auth/providers: HTTP {response.status}")
             except (aiohttp.ClientError, HaApiError, TimeoutError) as err:
+                if not alive():
+                    raise RuntimeError("Home Assistant exited while starting") from err
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"Home Assistant not answering: {err}") from err
             await asyncio.sleep(0.25)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -9,7 +10,7 @@ import random
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ STOP_TIMEOUT = 60.0
 class DevelopRun:
     """One running `scripts/develop --demo`; ``info`` is its state/develop.json."""
 
-    process: subprocess.Popen[bytes]
+    process: asyncio.subprocess.Process
     root: Path
     output: Path
     info: dict[str, Any]
@@ -58,11 +59,16 @@ class DevelopRun:
                 parts.append(f"--- {name} ---\n{Path(path).read_text(errors='replace')[-3000:]}")
         return "\n".join(parts)
 
-    def stop(self) -> int:
-        """SIGTERM, as Ctrl-C would; the exit code."""
-        if self.process.poll() is None:
+    async def stop(self) -> int:
+        """SIGTERM, as Ctrl-C would; the exit code (waited for without blocking the loop)."""
+        if self.process.returncode is None:
             self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=STOP_TIMEOUT)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while (code := self.process.returncode) is None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"scripts/develop did not stop:\n{self.diagnostics()}")
+            await asyncio.sleep(0.1)
+        return code
 
 
 def processes_mentioning(text: str) -> list[tuple[int, str]]:
@@ -93,8 +99,8 @@ def unused_loopback_block() -> str:
     return f"127.{random.randrange(100, 250)}.{random.randrange(1, 250)}.2"
 
 
-@contextlib.contextmanager
-def running_develop(root: Path, devices: int) -> Iterator[DevelopRun]:
+@contextlib.asynccontextmanager
+async def running_develop(root: Path, devices: int) -> AsyncIterator[DevelopRun]:
     """Start `scripts/develop --demo` in ``root``; always stopped and cleaned up on exit."""
     port = free_port()
     output = root / "develop.out"
@@ -113,8 +119,8 @@ def running_develop(root: Path, devices: int) -> Iterator[DevelopRun]:
         unused_loopback_block(),
     ]
     with output.open("wb") as sink:
-        process = subprocess.Popen(
-            argv,
+        process = await asyncio.create_subprocess_exec(
+            *argv,
             stdout=sink,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -126,22 +132,22 @@ def running_develop(root: Path, devices: int) -> Iterator[DevelopRun]:
         runtime = root / "state" / "develop.json"
         deadline = time.monotonic() + START_TIMEOUT
         while not runtime.exists():
-            if process.poll() is not None or time.monotonic() > deadline:
+            if process.returncode is not None or time.monotonic() > deadline:
                 raise AssertionError(f"scripts/develop did not come up:\n{run.diagnostics()}")
-            time.sleep(0.2)
+            await asyncio.sleep(0.2)
         run.info = json.loads(runtime.read_text())
         yield run
     finally:
-        if process.poll() is None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                run.stop()
+        if process.returncode is None:
+            with contextlib.suppress(AssertionError):
+                await run.stop()
         # Whatever a failed test left behind goes now, so no later test inherits it.
         for pid, _ in processes_mentioning(str(root)):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        if process.poll() is None:
+        if process.returncode is None:
             process.kill()
-            process.wait()
+            await process.wait()
 
 
 def _socket_inodes(pid: int) -> set[str]:

@@ -38,7 +38,7 @@ def keep(png: bytes, name: str, tmp_path: Path) -> None:
 
 async def test_device_page_shows_certificate_expiry_and_tls_status(tmp_path: Path) -> None:
     ensure_chromium()
-    with running_develop(tmp_path, devices=3) as run:
+    async with running_develop(tmp_path, devices=3) as run:
         login = Login(run.info["login"]["username"], run.info["login"]["password"])
         async with HomeAssistantApi(run.url) as api:
             await api.login(login)
@@ -70,5 +70,5 @@ async def test_device_page_shows_certificate_expiry_and_tls_status(tmp_path: Pat
                 await browser.wait_for_text("Tasmota TLS development CA", "3 devices")
                 await asyncio.sleep(1.0)
                 keep(await browser.screenshot(), "screenshot-integration.png", tmp_path)
-        assert run.stop() == 0
+        assert await run.stop() == 0
     assert processes_mentioning(str(tmp_path)) == []
