@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import ipaddress
 import logging
 import random
 import re
-import socket
 import time
 from collections import deque
 from collections.abc import Callable
@@ -17,36 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from . import payloads
 from .commands import MAX_RULE_TIMERS, Commands, Reply, split_command
+from .connection import MQTT_DNS_DISCONNECTED, Connector
 from .faults import DeviceFaults
 from .http import HttpServer
-from .mqtt import (
-    MQTT_CONNECT_FAILED,
-    MqttClient,
-    MqttConnectError,
-    Will,
-)
+from .mqtt import MqttClient, MqttConnectError, Will
 from .rules import parse_rule_set, split_trigger, trigger_matches
 from .settings import DeviceSettings, load_settings, save_settings
-from .tls import (
-    BR_ERR_BAD_PARAM,
-    BR_ERR_X509_BAD_SERVER_NAME,
-    FINGERPRINT_MISMATCH,
-    TlsFailure,
-    TlsProfile,
-    bearssl_name_matches,
-    build_context,
-    failure_code,
-    firmware_fingerprint,
-    format_fingerprint,
-)
 
 LOGGER = logging.getLogger("virtual_tasmota")
-MQTT_DNS_DISCONNECTED = -5
 _MAX_EVENTS = 2000
 _REDACTED_COMMANDS = ("TLSKEY", "MQTTPASSWORD", "WEBPASSWORD")
 
@@ -69,22 +46,6 @@ class Timing:
     discovery_delay: float = 0.0  # the firmware waits 10 s after boot, 1 s after a reconnect
     tele_period: float = 300.0  # TelePeriod: tele/<topic>/STATE, the first 5 s after connecting
     connect_timeout: float = 5.0
-
-
-def _loopback_ipv4(host: str) -> str | None:
-    """The loopback IPv4 address for host, or None: the project never leaves 127.0.0.0/8."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        try:
-            infos = socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)
-        except OSError:
-            return None
-        addresses = {ipaddress.ip_address(info[4][0]) for info in infos}
-        if not addresses or not all(a.is_loopback for a in addresses):
-            return None
-        return str(sorted(addresses)[0])
-    return str(address) if address.is_loopback and address.version == 4 else None
 
 
 @dataclass
@@ -426,140 +387,27 @@ class VirtualDevice:
                 await self._boot.restart_requested.wait()
 
     async def _connect(self) -> MqttClient:
-        s = self.settings
-        address = _loopback_ipv4(s.mqtt_host)
-        if address is None:
-            raise MqttConnectError(
-                MQTT_DNS_DISCONNECTED, f"{s.mqtt_host} is not a loopback address (refused here)"
-            )
-        username, password = s.mqtt_user or None, s.mqtt_password or None
-        if username is None:
-            password = None  # PubSubClient sends a password only after a user name
-        if self._boot.mqtt_tls and self._aws_iot_build and s.tlskey1 and s.tlskey2:
-            username = password = None  # USE_MQTT_AWS_IOT drops them when a client key is loaded
-        client = MqttClient(
-            client_id=s.mqtt_client_id,
-            keepalive=s.mqtt_keepalive,
-            will=Will(self.lwt_topic, payloads.MQTT_LWT_OFFLINE.encode()),
-            username=username,
-            password=password,
-            on_message=self._on_message,
-            on_oversize=lambda size: self.log(
-                f"MQT: Dropped a {size} byte packet (over MQTT_MAX_PACKET_SIZE 1200)"
-            ),
-        )
-        started = time.monotonic()
-        learned: bytes | None = None
-        if self._boot.mqtt_tls:
-            learned = await self._open_tls(client, address)
-            elapsed = int((time.monotonic() - started) * 1000)
-            self.log(f"MQT: TLS connected in {elapsed} ms ({client.cipher})")
-        else:
-            try:
-                await client.open(
-                    address, s.mqtt_port, local_address=self.ip, timeout=self.timing.connect_timeout
-                )
-            except OSError as err:
-                raise MqttConnectError(MQTT_CONNECT_FAILED, str(err)) from err
-        self._tls_active = self._boot.mqtt_tls
-        try:
-            await client.handshake(self.timing.connect_timeout)
-        except MqttConnectError as err:
-            err.tls_error = 0
-            raise
-        if learned is not None:
-            self._learn_fingerprint(learned)
-        return client
-
-    async def _open_tls(self, client: MqttClient, address: str) -> bytes | None:
-        """TLS handshake and the firmware's server checks; returns a fingerprint to learn."""
-        s = self.settings
-        use_fingerprint = bool(s.setoption132) and not self.faults.reject_tls
-        profile = TlsProfile(
+        connector = Connector(
+            settings=self.settings,
+            ip=self.ip,
             chip=self.chip,
-            ecdsa_suite=bool(s.setoption165),
-            use_fingerprint=use_fingerprint,
-            trust_anchors_pem=None if self.faults.reject_tls else self.trust_anchors_pem,
+            mqtt_tls=self._boot.mqtt_tls,
+            aws_iot_build=self._aws_iot_build,
+            trust_anchors_pem=self.trust_anchors_pem,
+            faults=self.faults,
+            timeout=self.timing.connect_timeout,
+            work_dir=self.state_path.parent / f".{self.mac}",
+            log=self.log,
+            save=self.save_settings,
         )
         try:
-            key_pem, cert_pem = self._client_credentials()
-            ctx = build_context(profile, key_pem, cert_pem, self.state_path.parent / f".{self.mac}")
-            await client.open(
-                address,
-                s.mqtt_port,
-                ssl_context=ctx,
-                server_hostname=s.mqtt_host,
-                local_address=self.ip,
-                timeout=self.timing.connect_timeout,
+            client = await connector.connect(
+                Will(self.lwt_topic, payloads.MQTT_LWT_OFFLINE.encode()), self._on_message
             )
-            ssl_object = client.ssl_object
-            peer = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-            if peer is None:
-                raise TlsFailure(BR_ERR_BAD_PARAM, "no server certificate")
-            if not use_fingerprint:
-                if not bearssl_name_matches(peer, s.mqtt_host):
-                    raise TlsFailure(
-                        BR_ERR_X509_BAD_SERVER_NAME, f"certificate does not name {s.mqtt_host}"
-                    )
-                return None
-            return self._check_fingerprint(peer)
-        except TlsFailure as err:
-            await client.abort()
-            raise MqttConnectError(MQTT_CONNECT_FAILED, err.reason, err.code) from err
-        except (OSError, MqttConnectError) as err:
-            await client.abort()
-            code = err.tls_error if isinstance(err, MqttConnectError) else failure_code(err)
-            raise MqttConnectError(
-                MQTT_CONNECT_FAILED, str(err) or type(err).__name__, code
-            ) from err
-
-    def _client_credentials(self) -> tuple[bytes | None, bytes | None]:
-        s = self.settings
-        if s.tlskey1 is None or s.tlskey2 is None:
-            return None, None
-        try:
-            key = ec.derive_private_key(int.from_bytes(s.tlskey1, "big"), ec.SECP256R1())
-        except ValueError as err:
-            raise TlsFailure(BR_ERR_BAD_PARAM, "TLSKey1 is not a valid P-256 scalar") from err
-        key_pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        cert_pem = (
-            b"-----BEGIN CERTIFICATE-----\n"
-            + _b64_lines(s.tlskey2)
-            + b"-----END CERTIFICATE-----\n"
-        )
-        return key_pem, cert_pem
-
-    def _check_fingerprint(self, peer_der: bytes) -> bytes | None:
-        s = self.settings
-        received = firmware_fingerprint(peer_der, self.chip)
-        fp1, fp2 = bytes.fromhex(s.fingerprint1), bytes.fromhex(s.fingerprint2)
-        self.peer_fingerprint = format_fingerprint(received)
-        self.log(f"MQT: Server fingerprint: {self.peer_fingerprint}")
-        learn1, learn2 = fp1 == bytes(20), fp2 == bytes(20)
-        allow_all = learn1 or learn2 or fp1 == b"\xff" * 20 or fp2 == b"\xff" * 20
-        if not allow_all and received not in (fp1, fp2):
-            raise TlsFailure(
-                FINGERPRINT_MISMATCH, "server fingerprint matches neither MqttFingerprint1 nor 2"
-            )
-        return received if learn1 or learn2 else None
-
-    def _learn_fingerprint(self, received: bytes) -> None:
-        """After a successful connection, as MqttReconnect() does: fill learning slots."""
-        s = self.settings
-        learned = False
-        if s.fingerprint1 == "00" * 20 and received != bytes.fromhex(s.fingerprint2):
-            s.fingerprint1 = received.hex().upper()
-            learned = True
-        if s.fingerprint2 == "00" * 20 and received != bytes.fromhex(s.fingerprint1):
-            s.fingerprint2 = received.hex().upper()
-            learned = True
-        if learned:
-            self.log(f"MQT: Fingerprint learned: {format_fingerprint(received)}")
-            self.save_settings()
+        finally:
+            self.peer_fingerprint = connector.peer_fingerprint or self.peer_fingerprint
+        self._tls_active = self._boot.mqtt_tls
+        return client
 
     async def _on_connected(self, client: MqttClient) -> None:
         boot = self._boot
@@ -755,8 +603,3 @@ def redact(text: str) -> str:
             shown = f"{head} {redact(rest.lstrip())}"
         parts.append(shown)
     return ";".join(parts)
-
-
-def _b64_lines(der: bytes) -> bytes:
-    text = base64.b64encode(der)
-    return b"".join(text[i : i + 64] + b"\n" for i in range(0, len(text), 64))

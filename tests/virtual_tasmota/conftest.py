@@ -104,6 +104,18 @@ class Observer:
                 raise TimeoutError(f"nothing on {topic} after mark {since}; saw {seen}")
             await asyncio.sleep(0.01)
 
+    async def wait_until(
+        self,
+        condition: Callable[[], bool],
+        timeout: float = 20.0,  # noqa: ASYNC109 - bounds a polling loop
+    ) -> None:
+        """Wait (bounded) until condition() holds: messages may still be on their way."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise TimeoutError("condition not met in time")
+            await asyncio.sleep(0.02)
+
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
