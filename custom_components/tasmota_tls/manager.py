@@ -13,7 +13,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
-from homeassistant.components import mqtt
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
@@ -536,49 +535,6 @@ class TlsManager:
         record.detail = "the device did not announce itself after Home Assistant restarted"
         await self.journal.async_record(record)
         self._report_failure(record.mac, record.operation, failed_at, record.reason, record.detail)
-
-    # ---- broker bundle -------------------------------------------------------------
-
-    def device_topics(self) -> list[Any]:
-        """ACL entries for every discovered device that has a certificate."""
-        from .pki.acl import DeviceTopics  # noqa: PLC0415
-
-        topics = []
-        for mac, state in self.tracker.devices.items():
-            if self.certificate(mac) is None:
-                continue
-            device = state.device
-            try:
-                topics.append(
-                    DeviceTopics(
-                        name=self.journal.names.get(mac) or certificate_name(device),
-                        topic=device.topic,
-                        full_topic=device.full_topic,
-                        prefixes=device.prefixes,
-                        mac=device.mac,
-                        hostname=device.hostname,
-                    )
-                )
-            except PkiError as err:
-                _LOGGER.warning("Tasmota %s gets no ACL entry: %s", mac, err)
-        return topics
-
-    async def async_push_next_fingerprint(self, fingerprint: str) -> list[str]:
-        """Give every enrolled device the broker's next key as MqttFingerprint2.
-
-        Sent before the broker switches keys, so devices that pin the key by
-        fingerprint accept both the old and the new one and none is cut off.
-        """
-        if self.entry.options.get(CONF_VALIDATION, DEFAULT_VALIDATION) != VALIDATION_FINGERPRINT:
-            return []
-        sent = []
-        for mac, state in self.tracker.devices.items():
-            if not state.present or self.certificate(mac) is None:
-                continue
-            topic = state.device.command_topic("MqttFingerprint2")
-            await mqtt.async_publish(self.hass, topic, fingerprint)
-            sent.append(mac)
-        return sent
 
     # ---- events ------------------------------------------------------------------
 

@@ -17,15 +17,13 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 
-from .ca import bundle_directory
+from .broker_bundle import async_export_broker_bundle
 from .const import (
     ATTR_CONFIG_ENTRY_ID,
     ATTR_DEVICE_ID,
     ATTR_LAYOUT,
     ATTR_REASON,
     ATTR_SERIAL,
-    CONF_BROKER_HOST,
-    CONF_BROKER_PORT,
     CONF_PASSPHRASE,
     DOMAIN,
     EXPORT_DIR,
@@ -36,9 +34,7 @@ from .const import (
     SERVICE_REVOKE,
 )
 from .export import write_trust_anchor
-from .lifecycle import renew_window
 from .models import TasmotaTlsConfigEntry
-from .pki import PkiError
 from .pki.profiles import REVOCATION_REASONS
 
 _DEVICE_SCHEMA = vol.Schema(
@@ -132,45 +128,9 @@ async def _async_export_trust_anchor(call: ServiceCall) -> ServiceResponse:
 
 
 async def _async_export_broker_bundle(call: ServiceCall) -> ServiceResponse:
-    hass = call.hass
-    entry = _entry_for_call(hass, call)
-    manager, ca = entry.runtime_data.manager, entry.runtime_data.ca
-    passphrase = await manager.async_passphrase(call.data.get(CONF_PASSPHRASE))
-    before = ca.snapshot.broker_fingerprint if ca.snapshot else None
-    out_dir = bundle_directory(hass, entry.entry_id)
-    try:
-        result, issued = await ca.async_write_broker_bundle(
-            passphrase,
-            entry.data[CONF_BROKER_HOST],
-            out_dir,
-            port=int(entry.data[CONF_BROKER_PORT]),
-            layout=call.data[ATTR_LAYOUT],
-            devices=manager.device_topics(),
-            renew_before=renew_window(entry),
-        )
-    except (PkiError, OSError) as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="export_failed",
-            translation_placeholders={"error": str(err)},
-        ) from err
-    after = ca.snapshot.broker_fingerprint if ca.snapshot else None
-    pushed: list[str] = []
-    if issued and before is not None and after is not None and after != before:
-        # A new broker key: devices learn it as the next one before the broker uses it.
-        pushed = await manager.async_push_next_fingerprint(after)
-    manager.async_notify()
-    return {
-        "directory": str(out_dir),
-        "files": {role: str(path) for role, path in result.files.items()},
-        "install_paths": dict(result.installed),
-        "changed": list(result.changed),
-        "reload_needed": result.reload_needed,
-        "restart_needed": result.restart_needed,
-        "new_broker_key": issued,
-        "next_fingerprint_sent_to": pushed,
-        "devices_without_certificate": list(result.skipped_devices),
-    }
+    entry = _entry_for_call(call.hass, call)
+    passphrase = await entry.runtime_data.manager.async_passphrase(call.data.get(CONF_PASSPHRASE))
+    return await async_export_broker_bundle(entry, passphrase, call.data[ATTR_LAYOUT])
 
 
 @callback
