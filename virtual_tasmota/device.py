@@ -120,7 +120,7 @@ class VirtualDevice:
         self._tls_active = False
         self._client: MqttClient | None = None
         self._boot = _Boot(mqtt_tls=bool(self.settings.setoption103))
-        self._commands = Commands(self, lambda n: payloads.status_block(self, n))
+        self._commands = Commands(self)
         self._http = HttpServer(self, ip, http_port)
         self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self._main: asyncio.Task[None] | None = None
@@ -525,6 +525,9 @@ class VirtualDevice:
                 await boot.backlog_wakeup.wait()
 
     # -- rules ---------------------------------------------------------------------------------
+
+    def status_block(self, number: int) -> dict[str, Any] | None:
+        return payloads.status_block(self, number)
 
     def publish_soon(self, topic: str, payload: str, *, retain: bool) -> None:
         self._keep(asyncio.create_task(self._publish(topic, payload, retain=retain)))

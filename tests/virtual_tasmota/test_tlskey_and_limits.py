@@ -47,7 +47,9 @@ async def test_tlskey_checks_like_the_firmware(
     [fits] = device.execute("TLSKey2 " + b64(os.urandom(960)))
     assert fits.payload == '{"TLSKey1":32,"TLSKey2":960}'
     assert device.settings.tlskey2 is not None and len(device.settings.tlskey2) == 960
-    # Writing the key erases the whole slot, certificate included.
+    # A wrong key changes nothing; writing a key erases the whole slot, certificate included.
+    assert await send(observer, device, "TLSKey1", b64(os.urandom(33))) == ERROR
+    assert device.settings.tlskey2 is not None and len(device.settings.tlskey2) == 960
     assert await send(observer, device, "TLSKey1", b64(os.urandom(32))) == {
         "TLSKey1": 32,
         "TLSKey2": -1,

@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from virtual_tasmota.commands import _parse_fingerprint, split_command, strtol
+from virtual_tasmota.cmnd_mqtt import parse_fingerprint
+from virtual_tasmota.command_base import split_command, strtol
 from virtual_tasmota.mqtt import publish_packet_size
 from virtual_tasmota.rules import parse_rule_set, trigger_matches
 from virtual_tasmota.tls import bearssl_name_matches
@@ -57,9 +58,9 @@ def test_bearssl_server_name_rules(
 
 
 def test_fingerprint_text_is_read_like_strtol() -> None:
-    assert _parse_fingerprint("AA BB " + "01 " * 18) == "AABB" + "01" * 18
-    assert _parse_fingerprint("AA:BB:CC") == "AA" + "00" * 19  # ':' stops strtol for good
-    assert _parse_fingerprint("") == "00" * 20
+    assert parse_fingerprint("AA BB " + "01 " * 18) == "AABB" + "01" * 18
+    assert parse_fingerprint("AA:BB:CC") == "AA" + "00" * 19  # ':' stops strtol for good
+    assert parse_fingerprint("") == "00" * 20
 
 
 def test_strtol_and_command_split() -> None:
