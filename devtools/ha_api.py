@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 
@@ -185,10 +186,21 @@ class HomeAssistantApi:
         await self.exchange_code(await self.authorization_code(login))
 
     def frontend_login_url(self, path: str, code: str) -> str:
-        """A frontend URL that logs in with ``code`` and then shows ``path``."""
+        """A frontend URL that logs in with ``code`` and then shows ``path``.
+
+        It is where the login form sends the browser; ``storeToken`` is its "keep me
+        logged in", so later page loads stay logged in.
+        """
         state = json.dumps({"hassUrl": self.base_url, "clientId": self.client_id})
-        encoded = base64.b64encode(state.encode()).decode()
-        return f"{self.base_url}{path}?auth_callback=1&code={code}&state={encoded}"
+        query = urlencode(
+            {
+                "auth_callback": "1",
+                "code": code,
+                "state": base64.b64encode(state.encode()).decode(),
+                "storeToken": "true",
+            }
+        )
+        return f"{self.base_url}{path}?{query}"
 
     # ---- REST ------------------------------------------------------------------------
     async def config_entries(self, domain: str) -> list[dict[str, Any]]:

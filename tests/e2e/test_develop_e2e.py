@@ -168,6 +168,7 @@ async def test_develop_demo_enrol_and_revoke_through_home_assistant(tmp_path: Pa
             await until("the revoked device to try again", refused, 60, run.diagnostics)
             log = log_since_mark()
             assert not re.search(rf"New client connected from {re.escape(victim_ip)}:", log), log
+            assert "certificate verify failed" in log, log  # refused in the TLS handshake
             for other in status.values():
                 if other != victim_status:
                     assert (await states())[other]["state"] == "connected_tls"
