@@ -31,6 +31,7 @@ from .command_base import (
 
 __all__ = ["MAX_RULE_TIMERS", "CommandHost", "Commands", "Reply", "split_command"]
 
+StatusBuilder = Callable[[int], dict[str, Any] | None]  # payloads.status_block for a device
 MAX_STATUS = 13
 MAX_BACKLOG = 30
 
@@ -38,12 +39,15 @@ MAX_BACKLOG = 30
 class Commands:
     """The command table of one device."""
 
-    def __init__(self, host: CommandHost) -> None:
+    def __init__(self, host: CommandHost, status_builder: StatusBuilder | None = None) -> None:
+        """status_builder defaults to host.status_block (payloads.status_block for the host)."""
         self._host = host
+        if status_builder is None:
+            status_builder = host.status_block
         handlers: dict[str, Callable[[CommandHost, Call], Result]] = {
             "Backlog": backlog,
             "Restart": restart,
-            "Status": status,
+            "Status": lambda host, call: status(call, status_builder),
             "SetOption": setoption,
             "SO": setoption,
             "MqttHost": cmnd_mqtt.mqtt_host,
@@ -64,7 +68,7 @@ class Commands:
             "DeviceName": device_name,
             "FriendlyName": friendly_name,
             "Power": power,
-            "State": state,
+            "State": lambda host, call: state(call, status_builder),
             "Publish": publish,
         }
         self._table = {name.upper(): (name, handler) for name, handler in handlers.items()}
@@ -127,7 +131,7 @@ def restart(host: CommandHost, call: Call) -> dict[str, Any]:
     return {call.name: "1 to restart"}
 
 
-def status(host: CommandHost, call: Call) -> list[Reply] | None:
+def status(call: Call, status_block: StatusBuilder) -> list[Reply] | None:
     payload = 0 if (call.user_index and call.index == 0) else call.payload
     if payload > MAX_STATUS or payload in (9, 12, 13):
         return None  # {"Command":"Error"}
@@ -136,7 +140,7 @@ def status(host: CommandHost, call: Call) -> list[Reply] | None:
     )
     blocks: list[tuple[int, dict[str, Any]]] = []
     for number in numbers:
-        block = host.status_block(number)
+        block = status_block(number)
         if block is not None:
             blocks.append((number, block))
     if not blocks:
@@ -212,8 +216,8 @@ def publish(host: CommandHost, call: Call) -> list[Reply] | None:
     return []
 
 
-def state(host: CommandHost, call: Call) -> dict[str, Any] | None:
-    block = host.status_block(11)
+def state(call: Call, status_block: StatusBuilder) -> dict[str, Any] | None:
+    block = status_block(11)
     return block["StatusSTS"] if block else None
 
 
