@@ -66,9 +66,12 @@ async def test_device_page_shows_certificate_expiry_and_tls_status(tmp_path: Pat
                 await asyncio.sleep(1.0)  # let the cards finish their transitions
                 keep(await browser.screenshot(), "screenshot-device.png", tmp_path)
 
-                await browser.goto(f"{run.url}/config/integrations/integration/tasmota_tls")
-                await browser.wait_for_text("Tasmota TLS development CA", "3 devices")
+                # The default dashboard: every device's status, one of them on TLS.
+                await browser.goto(f"{run.url}/lovelace/0")
+                await browser.wait_for_text(
+                    "Connected over TLS", "Not enrolled", "Enrolled devices", "CA expiry"
+                )
                 await asyncio.sleep(1.0)
-                keep(await browser.screenshot(), "screenshot-integration.png", tmp_path)
+                keep(await browser.screenshot(), "screenshot-overview.png", tmp_path)
         assert await run.stop() == 0
     assert processes_mentioning(str(tmp_path)) == []
