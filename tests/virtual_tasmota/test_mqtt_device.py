@@ -269,3 +269,16 @@ async def test_topic_and_full_topic_changes(
     reply = await observer.wait_for("stat/home/kitchen_light/RESULT", since=mark)
     assert reply.json() == {"MqttHost": "127.0.0.1"}
     assert old != device.topic
+
+
+async def test_reconnects_with_back_off_when_the_broker_comes_back(
+    plain_broker: MosquittoBroker, fleet_factory: FleetFactory
+) -> None:
+    device = (await fleet_factory(plain_broker.port)).devices[0]
+    plain_broker.stop()
+    await device.wait_state(lambda d: sum("Connect failed" in x for x in d.events) >= 2, 20)
+    assert any(f"127.0.0.1:{plain_broker.port}, rc -2. Retry in 20 sec" in x for x in device.events)
+    assert not device.connected
+    plain_broker.start()
+    await device.wait_state(lambda d: d.connected and d.connect_count == 2, 20)
+    assert any("MQT: Connection lost" in x for x in device.events)
