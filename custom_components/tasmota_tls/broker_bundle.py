@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.components import mqtt
 from homeassistant.exceptions import HomeAssistantError
@@ -17,11 +18,14 @@ from .const import (
     DOMAIN,
     VALIDATION_FINGERPRINT,
 )
-from .lifecycle import renew_window
-from .manager import TlsManager, certificate_name
-from .models import TasmotaTlsConfigEntry
+from .models import TasmotaTlsConfigEntry, renew_window
+from .naming import certificate_name
 from .pki import PkiError
 from .pki.acl import DeviceTopics
+from .pki.mosquitto import LAYOUT_PATHS, LAYOUTS, Layout, write_bundle
+
+if TYPE_CHECKING:
+    from .manager import TlsManager
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -108,3 +112,39 @@ async def async_export_broker_bundle(
         "next_fingerprint_sent_to": pushed,
         "devices_without_certificate": list(result.skipped_devices),
     }
+
+
+def exported_layouts(out_dir: Path) -> list[Layout]:
+    """Layouts an earlier export wrote into ``out_dir`` (their configuration file exists)."""
+    return [name for name in LAYOUTS if (out_dir / LAYOUT_PATHS[name].conf).is_file()]
+
+
+async def async_refresh_exported_bundle(manager: TlsManager, passphrase: str) -> None:
+    """Rewrite an exported bundle so its ACL and CRL follow issuance and revocation.
+
+    Only files whose content changed are written, so a broker that watches the folder
+    reloads only when needed. Nothing happens when no bundle was exported.
+    """
+    entry, store = manager.entry, manager.ca.store
+    out_dir = bundle_directory(manager.hass, entry.entry_id)
+    devices = device_topics(manager)
+    port = int(entry.data[CONF_BROKER_PORT])
+
+    def refresh() -> list[str]:
+        changed = []
+        for layout in exported_layouts(out_dir):
+            result = write_bundle(
+                store, passphrase, out_dir, port=port, layout=layout, devices=devices
+            )
+            changed += [f"{layout}:{role}" for role in result.changed]
+        return changed
+
+    try:
+        changed = await manager.hass.async_add_executor_job(refresh)
+    except (PkiError, OSError) as err:
+        _LOGGER.warning("Could not update the exported broker bundle: %s", err)
+        return
+    if changed:
+        _LOGGER.info(
+            "Updated the exported broker bundle (%s); reload the broker", ", ".join(changed)
+        )

@@ -237,7 +237,6 @@ class CertificateAuthority:
         def revoke() -> IndexEntry:
             entry = self.store.revoke(passphrase, serial, reason)
             self.store.generate_crl(passphrase, days=CRL_DAYS)
-            self._refresh_bundle()
             return entry
 
         entry = await self._run(revoke)

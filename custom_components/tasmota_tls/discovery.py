@@ -41,16 +41,21 @@ class TasmotaDevice:
     offline_payload: str
 
     def topic_for(self, prefix_index: int, suffix: str) -> str:
-        """Expand the full topic for one prefix and append ``suffix``.
+        """Expand the full topic for one prefix and append ``suffix``, as Tasmota does.
 
-        The substitution order matches Tasmota's own (hostname, id, prefix,
-        topic), so a topic containing a placeholder-like text is not expanded twice.
+        Follows the firmware's GetTopic_P: a full topic without %prefix% gets
+        "/%prefix%" appended for commands only; %prefix% and %topic% are replaced
+        first, then %hostname% and %id% (the whole MAC, 12 hex digits); "#" is
+        dropped, "//" becomes "/", and the result ends with "/".
         """
         topic = self.full_topic
-        topic = topic.replace("%hostname%", self.hostname)
-        topic = topic.replace("%id%", self.mac[-6:])
+        if prefix_index == PREFIX_CMND and "%prefix%" not in topic:
+            topic += "/%prefix%"  # the firmware keeps commands apart from replies
         topic = topic.replace("%prefix%", self.prefixes[prefix_index])
         topic = topic.replace("%topic%", self.topic)
+        topic = topic.replace("%hostname%", self.hostname)
+        topic = topic.replace("%id%", self.mac)
+        topic = topic.replace("#", "").replace("//", "/")
         if not topic.endswith("/"):
             topic += "/"
         return topic + suffix
@@ -143,9 +148,6 @@ def parse_discovery_config(payload: str | bytes) -> TasmotaDevice:
         raise ValueError("discovery config field 't' (topic) is empty")
     if not full_topic:
         raise ValueError("discovery config field 'ft' (full topic) is empty")
-    if "%prefix%" not in full_topic:
-        # Tasmota puts the prefix in front when a full topic lacks it.
-        full_topic = "%prefix%/" + full_topic
 
     return TasmotaDevice(
         mac=normalize_mac(_text(config, "mac", required=True)),

@@ -14,11 +14,9 @@ from .const import (
     CONF_AUTO_RENEW,
     CONF_BROKER_HOST,
     CONF_PASSPHRASE,
-    CONF_RENEW_DAYS,
     CONF_VALIDATION,
     CRL_REFRESH_WHEN_LEFT_DAYS,
     DEFAULT_AUTO_RENEW,
-    DEFAULT_RENEW_DAYS,
     DEFAULT_VALIDATION,
     EVENT_CERTIFICATE_EXPIRED,
     EVENT_CERTIFICATE_EXPIRING,
@@ -33,7 +31,7 @@ from .issues import (
     async_set_issue,
 )
 from .manager import TlsManager
-from .models import TasmotaTlsConfigEntry
+from .models import TasmotaTlsConfigEntry, renew_window
 from .pki import PkiError
 
 _LOGGER = logging.getLogger(__name__)
@@ -41,11 +39,6 @@ _LOGGER = logging.getLogger(__name__)
 CHECK_INTERVAL = dt.timedelta(hours=1)
 # Devices announce themselves (and answer Status 6) shortly after start.
 FIRST_DEVICE_CHECK = dt.timedelta(minutes=1)
-
-
-def renew_window(entry: TasmotaTlsConfigEntry) -> dt.timedelta:
-    """How long before expiry a certificate is renewed (option, in days)."""
-    return dt.timedelta(days=int(entry.options.get(CONF_RENEW_DAYS, DEFAULT_RENEW_DAYS)))
 
 
 class Lifecycle:

@@ -20,6 +20,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_call_later
 from homeassistant.util import dt as dt_util
 
+from .broker_bundle import async_refresh_exported_bundle
 from .ca import CertificateAuthority
 from .const import (
     CONF_AUTO_ENROL,
@@ -58,8 +59,8 @@ from .enrolment import (
 from .issues import ISSUE_NO_TLSKEY_SUPPORT, async_set_issue
 from .journal import EnrolmentJournal
 from .models import DeviceState, TasmotaTlsConfigEntry, TlsStatus
+from .naming import certificate_name
 from .pki import IndexEntry, IssuedCredential, PkiError, WrongPassphraseError
-from .pki.names import validate_common_name
 from .tracker import DeviceTracker
 
 _LOGGER = logging.getLogger(__name__)
@@ -73,14 +74,6 @@ RESUME_GRACE = dt.timedelta(minutes=2)
 ENGINE_TIMING: dict[str, float] = {}
 
 type Operation = Literal["enrol", "renew"]
-
-
-def certificate_name(device: TasmotaDevice) -> str:
-    """The CN for a device: its MQTT topic, so broker ACLs can use ``%u`` as the topic."""
-    try:
-        return validate_common_name(device.topic)
-    except PkiError:
-        return f"tasmota-{device.mac}"
 
 
 class TlsManager:
@@ -353,9 +346,12 @@ class TlsManager:
             )
 
         async def issue() -> IssuedCredential:
-            return await self.ca.async_issue_device(
+            credential = await self.ca.async_issue_device(
                 passphrase, name, device.topic, device.command_topic("TLSKey2")
             )
+            # Before the switch: the broker's ACL must already know the new identity.
+            await async_refresh_exported_bundle(self, passphrase)
+            return credential
 
         def run(enroller: Enroller) -> Awaitable[EnrolmentRecord]:
             if operation == "renew":
@@ -374,6 +370,11 @@ class TlsManager:
             return enroller.resume(device, record, self._async_journal)
 
         result = await self._async_guard(device.mac, record.operation, run)
+        if result is not None and result.step == EnrolmentStep.FAILED:
+            # resume() reports the device's state in the record instead of raising.
+            step = result.failed_step or record.step
+            reason = result.reason or "interrupted"
+            self._report_failure(device.mac, record.operation, step, reason, result.detail)
         if result is not None and result.step == EnrolmentStep.DONE and result.serial:
             name = self.journal.names.get(device.mac) or certificate_name(device)
             passphrase = self._stored_passphrase()
@@ -491,6 +492,7 @@ class TlsManager:
         except PkiError as err:
             _LOGGER.warning("Revoking certificate %s of Tasmota %s failed: %s", serial, mac, err)
             return None
+        await async_refresh_exported_bundle(self, passphrase)
         self.fire_event(mac, EVENT_REVOKED, serial=serial, reason=reason)
         self.async_notify()
         return entry

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
 
+from .const import CONF_RENEW_DAYS, DEFAULT_RENEW_DAYS
 from .discovery import TasmotaDevice
 
 if TYPE_CHECKING:
@@ -49,3 +51,8 @@ class TasmotaTlsData:
 
 
 type TasmotaTlsConfigEntry = ConfigEntry[TasmotaTlsData]
+
+
+def renew_window(entry: ConfigEntry) -> dt.timedelta:
+    """How long before expiry a certificate is renewed (option, in days)."""
+    return dt.timedelta(days=int(entry.options.get(CONF_RENEW_DAYS, DEFAULT_RENEW_DAYS)))

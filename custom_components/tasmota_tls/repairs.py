@@ -15,8 +15,7 @@ from homeassistant.helpers.selector import TextSelector, TextSelectorConfig, Tex
 
 from .const import CONF_PASSPHRASE, DOMAIN
 from .issues import ISSUE_CRL_STALE, ISSUE_DEVICES_EXPIRING, issue_id
-from .lifecycle import renew_window
-from .models import TasmotaTlsConfigEntry
+from .models import TasmotaTlsConfigEntry, renew_window
 
 _SCHEMA = vol.Schema(
     {

@@ -21,9 +21,8 @@ from homeassistant.util import dt as dt_util
 
 from .const import CONF_VALIDATION, DEFAULT_VALIDATION, VALIDATION_FINGERPRINT
 from .entity import TasmotaTlsCaEntity, TasmotaTlsDeviceEntity
-from .lifecycle import renew_window
 from .manager import SIGNAL_NEW_DEVICE, TlsManager
-from .models import TasmotaTlsConfigEntry, TlsStatus
+from .models import TasmotaTlsConfigEntry, TlsStatus, renew_window
 
 PARALLEL_UPDATES = 0
 

@@ -9,16 +9,18 @@ the broker the test describes (host, port, key, certificate and broker fingerpri
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
 
 from virtual_tasmota import payloads
-from virtual_tasmota.commands import Commands, Reply
+from virtual_tasmota.command_base import Reply
+from virtual_tasmota.commands import Commands
 from virtual_tasmota.faults import DeviceFaults
 from virtual_tasmota.settings import DeviceSettings
 
@@ -37,6 +39,18 @@ class BrokerView:
     tls_port: int
     fingerprint: str  # MqttFingerprint format, "AA BB .."
     tls_up: bool = True
+
+
+def _command_table(host: PlaybackDevice) -> Commands:
+    """virtual_tasmota's command table for ``host``.
+
+    Its constructor takes the status builder as a second argument in some versions;
+    accept both while that settles.
+    """
+    table: Any = Commands
+    if "status_builder" in inspect.signature(Commands).parameters:
+        return cast(Commands, table(host, host.status_block))
+    return cast(Commands, table(host))
 
 
 class PlaybackDevice:
@@ -69,7 +83,7 @@ class PlaybackDevice:
         self.commands_seen: list[str] = []
         self._backlog: list[str] = []
         self._restart = False
-        self._commands = Commands(self, lambda number: payloads.status_block(self, number))
+        self._commands = _command_table(self)
         bus.responders.append(self._on_publish)
 
     # -- DeviceView -------------------------------------------------------------------
@@ -118,9 +132,16 @@ class PlaybackDevice:
     def full_topic(self, prefix: int, subtopic: str) -> str:
         """Tasmota's GetTopic_P for this device's settings."""
         s = self.settings
-        text = s.full_topic.replace("%prefix%", s.prefixes[prefix]).replace("%topic%", s.topic)
-        text = text.replace("%hostname%", self.hostname).replace("%id%", self.mac[-6:])
+        text = s.full_topic
+        if prefix == 0 and "%prefix%" not in text:
+            text += "/%prefix%"
+        text = text.replace("%prefix%", s.prefixes[prefix]).replace("%topic%", s.topic)
+        text = text.replace("%hostname%", self.hostname).replace("%id%", self.mac)
+        text = text.replace("#", "").replace("//", "/")
         return (text if text.endswith("/") else text + "/") + subtopic
+
+    def status_block(self, number: int) -> dict[str, Any] | None:
+        return payloads.status_block(self, number)
 
     def raise_event(self, event: str, value: str) -> None:
         """Rules are not evaluated here (the engine's rollback is tested on the simulator)."""
@@ -160,8 +181,11 @@ class PlaybackDevice:
         return self._commands.execute_text(text)
 
     def _reboot(self) -> None:
-        """Restart: the broker publishes the will, then the device tries to reconnect."""
-        self.bus.retain(f"tele/{self.settings.topic}/LWT", "Offline")
+        """Restart: DISCONNECT (so no will), then the device tries to reconnect.
+
+        As EspRestart does, the retained LWT stays "Online" until a reconnect
+        publishes a live "Online" again.
+        """
         self.connected = False
         self.boot_time = time.monotonic()
         if self._can_connect():

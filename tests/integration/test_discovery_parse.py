@@ -37,17 +37,28 @@ def test_bytes_payload_and_lowercase_mac() -> None:
 
 
 def test_full_topic_placeholders_expand_like_tasmota() -> None:
+    """%id% is the whole MAC (NetworkUniqueId), %hostname% the device's host name."""
     payload = discovery_payload(
         ft="home/%hostname%/%id%/%prefix%/%topic%/", tp=["c", "s", "t"], hn="plug-42"
     )
     device = parse_discovery_config(payload)
-    assert device.command_topic("Status") == "home/plug-42/ABCDEF/c/plug_abcdef/Status"
-    assert device.stat_topic("STATUS6") == "home/plug-42/ABCDEF/s/plug_abcdef/STATUS6"
+    assert device.command_topic("Status") == "home/plug-42/A4CF12ABCDEF/c/plug_abcdef/Status"
+    assert device.stat_topic("STATUS6") == "home/plug-42/A4CF12ABCDEF/s/plug_abcdef/STATUS6"
 
 
-def test_full_topic_without_prefix_gets_it_in_front() -> None:
+def test_full_topic_without_prefix_gets_it_for_commands_only() -> None:
+    """GetTopic_P appends "/%prefix%" to commands only, so replies keep the bare topic."""
     device = parse_discovery_config(discovery_payload(ft="%topic%/"))
-    assert device.command_topic("Power") == "cmnd/plug_abcdef/Power"
+    assert device.full_topic == "%topic%/"
+    assert device.command_topic("Power") == "plug_abcdef/cmnd/Power"
+    assert device.stat_topic("RESULT") == "plug_abcdef/RESULT"
+    assert device.tele_topic("LWT") == "plug_abcdef/LWT"
+
+
+def test_full_topic_cleanup_like_the_firmware() -> None:
+    """'#' is dropped, '//' collapses and a missing trailing '/' is added."""
+    device = parse_discovery_config(discovery_payload(ft="a#//%prefix%/%topic%"))
+    assert device.command_topic("Power") == "a/cmnd/plug_abcdef/Power"
 
 
 def test_topic_placeholder_in_topic_is_not_expanded_twice() -> None:

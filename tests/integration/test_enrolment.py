@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
@@ -256,3 +257,75 @@ def test_certificate_name_is_the_topic_when_it_can_be() -> None:
     assert certificate_name(parse_discovery_config(discovery_payload(t="plug_1"))) == "plug_1"
     odd = parse_discovery_config(discovery_payload(t="kitchen plug"))
     assert certificate_name(odd) == "tasmota-A4CF12ABCDEF"
+
+
+async def test_exported_bundle_follows_enrolment_and_revocation(
+    hass: HomeAssistant, mqtt_bus: MqttBus
+) -> None:
+    """An exported ACL names the device before its switch, and drops it once revoked."""
+    installed = await install(hass, options=MQTT_CHANNEL)
+    entry_id = installed.entry.entry_id
+    bundle: Any = await hass.services.async_call(
+        DOMAIN, "export_broker_bundle", {}, blocking=True, return_response=True
+    )
+    acl_path = Path(bundle["files"]["acl"])
+
+    def acl() -> str:
+        return acl_path.read_text()
+
+    assert f"user {TOPIC}" not in await hass.async_add_executor_job(acl)
+    device = playback(mqtt_bus, installed.broker_fingerprint)
+    seen_in_acl_at_switch: list[bool] = []
+    original = device._on_publish
+
+    def spy(topic: str, payload: str) -> list[tuple[str, str]] | None:
+        if topic.endswith("/Backlog") and "SetOption103 1" in payload:
+            seen_in_acl_at_switch.append(f"user {TOPIC}" in acl_path.read_text())
+        return original(topic, payload)
+
+    mqtt_bus.responders[mqtt_bus.responders.index(original)] = spy
+    device.announce()
+    await wait_for(hass, lambda: hass.states.async_entity_ids("button") != [])
+    await press(hass, entry_id, "enrol")
+    await wait_for(hass, lambda: status(hass, entry_id) == "connected_tls")
+    assert seen_in_acl_at_switch == [True]
+
+    device_entry = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, MAC)})
+    assert device_entry is not None
+    await hass.services.async_call(
+        DOMAIN, "revoke", {"device_id": device_entry.id}, blocking=True, return_response=True
+    )
+    assert f"user {TOPIC}" not in await hass.async_add_executor_job(acl)
+
+
+async def test_resume_that_finds_the_device_rolled_back_is_reported(
+    hass: HomeAssistant, mqtt_bus: MqttBus, hass_storage: dict[str, Any]
+) -> None:
+    """After a restart the device is back on its old settings: failed, with the reason."""
+    record = EnrolmentRecord.start(MAC)
+    record.step = EnrolmentStep.WAIT_ONLINE
+    record.switched_at = record.started_at
+    record.previous = {
+        "mqtt_host": "mqtt-plain.lan",
+        "mqtt_port": 1883,
+        "tls": False,
+        "fingerprint_validation": False,
+        "fingerprint1": None,
+        "rule": {"text": "", "enabled": False, "once": False, "stop_on_error": False},
+    }
+    events = collect_events(hass)
+    installed = await install(hass, options=MQTT_CHANNEL)
+    entry_id = installed.entry.entry_id
+    await hass.config_entries.async_unload(entry_id)
+    hass_storage[f"{DOMAIN}.{entry_id}.journal"] = {
+        "version": 1,
+        "minor_version": 1,
+        "key": f"{DOMAIN}.{entry_id}.journal",
+        "data": {"records": {MAC: record.to_dict()}, "certificates": {}, "names": {}},
+    }
+    playback(mqtt_bus, installed.broker_fingerprint).announce()  # on its old settings
+    assert await hass.config_entries.async_setup(entry_id)
+    await wait_for(hass, lambda: any(e["type"] == "enrolment_failed" for e in events))
+    failed = next(e for e in events if e["type"] == "enrolment_failed")
+    assert (failed["step"], failed["reason"]) == ("wait_online", "rolled_back")
+    await wait_for(hass, lambda: status(hass, entry_id) == "failed")
