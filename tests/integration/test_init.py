@@ -133,3 +133,28 @@ async def test_action_descriptions_load(hass: HomeAssistant, mqtt_bus: MqttBus) 
         for field in description["fields"].values():
             validate_selector(field["selector"])
     assert descriptions["revoke"]["fields"]["reason"]["default"] == "unspecified"
+
+
+def test_every_translation_key_in_the_code_has_a_text() -> None:
+    """Keys used in exceptions, entities, issues, flow errors and aborts exist in strings.json."""
+    import re
+
+    base = Path(__file__).parents[2] / "custom_components" / "tasmota_tls"
+    strings = json.loads((base / "strings.json").read_text())
+    known = set(strings["exceptions"]) | set(strings["issues"])
+    for platform in strings["entity"].values():
+        known |= set(platform)
+    flow_errors = set(strings["config"]["error"])
+    for issue in strings["issues"].values():
+        flow_errors |= set(issue.get("fix_flow", {}).get("error", {}))
+    aborts = set(strings["config"]["abort"])
+    for issue in strings["issues"].values():
+        aborts |= set(issue.get("fix_flow", {}).get("abort", {}))
+    source = "\n".join(path.read_text() for path in base.glob("*.py"))
+    used = set(re.findall(r'translation_key="(\w+)"', source))
+    used |= set(re.findall(r'else "(entry_\w+)"', source))
+    assert used - known == set()
+    assert set(re.findall(r'errors\[[^]]+\] = "(\w+)"', source)) - flow_errors == set()
+    assert set(re.findall(r'async_abort\(reason="(\w+)"\)', source)) - aborts == set()
+    issue_kinds = set(re.findall(r'^ISSUE_\w+ = "(\w+)"', (base / "issues.py").read_text(), re.M))
+    assert issue_kinds == set(strings["issues"])
