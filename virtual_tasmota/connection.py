@@ -28,6 +28,7 @@ from .tls import (
     TlsProfile,
     bearssl_name_matches,
     build_context,
+    esp8266_refusal,
     failure_code,
     firmware_fingerprint,
     format_fingerprint,
@@ -139,6 +140,13 @@ class Connector:
             peer = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
             if peer is None:
                 raise TlsFailure(BR_ERR_BAD_PARAM, "no server certificate")
+            refusal = (
+                esp8266_refusal(peer, ca_mode=not use_fingerprint)
+                if self.chip == "esp8266"
+                else None
+            )
+            if refusal is not None:
+                raise refusal
             if not use_fingerprint:
                 if not bearssl_name_matches(peer, s.mqtt_host):
                     raise TlsFailure(

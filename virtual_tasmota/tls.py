@@ -19,6 +19,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import SignatureAlgorithmOID
 
 RSA_SUITE = "ECDHE-RSA-AES128-GCM-SHA256"
 ECDSA_SUITE = "ECDHE-ECDSA-AES128-GCM-SHA256"
@@ -26,6 +27,8 @@ ECDSA_SUITE = "ECDHE-ECDSA-AES128-GCM-SHA256"
 # BearSSL / WiFiClientSecure_light error numbers (getLastError)
 BR_ERR_BAD_PARAM = 1
 BR_ERR_IO = 31
+BR_ERR_X509_UNSUPPORTED = 49
+BR_ERR_X509_LIMIT_EXCEEDED = 50
 BR_ERR_X509_EXPIRED = 54
 BR_ERR_X509_BAD_SERVER_NAME = 56
 BR_ERR_X509_NOT_TRUSTED = 62
@@ -54,6 +57,15 @@ _ALERTS = {
     "USER_CANCELLED": 90,
     "NO_RENEGOTIATION": 100,
     "UNSUPPORTED_EXTENSION": 110,
+}
+
+
+_ECDSA_SIGNATURES = {
+    SignatureAlgorithmOID.ECDSA_WITH_SHA1,
+    SignatureAlgorithmOID.ECDSA_WITH_SHA224,
+    SignatureAlgorithmOID.ECDSA_WITH_SHA256,
+    SignatureAlgorithmOID.ECDSA_WITH_SHA384,
+    SignatureAlgorithmOID.ECDSA_WITH_SHA512,
 }
 
 
@@ -103,6 +115,26 @@ def _unsigned(value: int) -> bytes:
 def format_fingerprint(raw: bytes) -> str:
     """ "AA BB CC ..." as Tasmota prints fingerprints."""
     return " ".join(f"{b:02X}" for b in raw)
+
+
+def esp8266_refusal(cert_der: bytes, *, ca_mode: bool) -> TlsFailure | None:
+    """What an ESP8266 build cannot take from a server certificate.
+
+    RSA keys over 2048 bits exceed BR_MAX_RSA_SIZE (unless built with USE_4K_RSA; a real
+    device may crash rather than fail cleanly), and in CA mode the chain is checked with
+    RSA only (no ECDSA verifier on ESP8266), so an ECDSA-signed certificate cannot be verified.
+    """
+    cert = x509.load_der_x509_certificate(cert_der)
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size > 2048:
+        return TlsFailure(
+            BR_ERR_X509_LIMIT_EXCEEDED, f"RSA-{key.key_size} key: ESP8266 takes 2048 bits"
+        )
+    if ca_mode and cert.signature_algorithm_oid in _ECDSA_SIGNATURES:
+        return TlsFailure(
+            BR_ERR_X509_UNSUPPORTED, "ECDSA-signed certificate: ESP8266 verifies RSA only"
+        )
+    return None
 
 
 def bearssl_name_matches(cert_der: bytes, server_name: str) -> bool:

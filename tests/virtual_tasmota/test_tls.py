@@ -12,7 +12,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from cryptography.x509.oid import NameOID
 
@@ -161,8 +161,11 @@ async def test_no_client_certificate_is_refused_by_the_listener(
     assert device.settings.fingerprint1 == "FF" * 20  # accept-any is never overwritten by learning
 
 
-def ec_broker_files(directory: Path) -> tuple[Path, Path, Path]:
-    """A CA and a P-256 broker certificate for 127.0.0.1, made here: the PKI core issues RSA."""
+def broker_files_signed_by_an_ec_ca(
+    directory: Path, leaf_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+) -> tuple[Path, Path, Path]:
+    """A P-256 CA and a broker certificate for 127.0.0.1 (also as dNSName), made here:
+    the PKI core issues RSA CAs and RSA-2048 broker keys only."""
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "EC test CA")])
@@ -177,23 +180,31 @@ def ec_broker_files(directory: Path) -> tuple[Path, Path, Path]:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
-    key = ec.generate_private_key(ec.SECP256R1())
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
         .issuer_name(ca_name)
-        .public_key(key.public_key())
+        .public_key(leaf_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("127.0.0.1")]), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    cafile, certfile, keyfile = directory / "ec-ca.pem", directory / "ec.pem", directory / "ec.key"
+    cafile, certfile, keyfile = (
+        directory / "ec-ca.pem",
+        directory / "leaf.pem",
+        directory / "leaf.key",
+    )
     cafile.write_bytes(ca.public_bytes(Encoding.PEM))
     certfile.write_bytes(cert.public_bytes(Encoding.PEM))
     keyfile.touch(mode=0o600)
-    keyfile.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    keyfile.write_bytes(leaf_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
     return cafile, certfile, keyfile
+
+
+def ec_broker_files(directory: Path) -> tuple[Path, Path, Path]:
+    return broker_files_signed_by_an_ec_ca(directory, ec.generate_private_key(ec.SECP256R1()))
 
 
 async def test_an_ec_broker_needs_an_esp32_with_setoption165(
@@ -265,3 +276,44 @@ async def test_firmware_13_drops_user_and_password_when_a_key_is_loaded(
     assert broker.find_log(
         rf"New client connected from \S+ as DVES_{old.mac[-6:]} \(p2, c1, k30\)\."
     )
+
+
+async def test_esp8266_limits_on_the_broker_certificate(
+    mosquitto_factory: BrokerFactory,
+    observer_factory: Any,
+    fleet_factory: FleetFactory,
+    tmp_path: Path,
+) -> None:
+    """RSA above 2048 bits is too big for an ESP8266; an ECDSA-signed chain it cannot verify."""
+    results: dict[str, list[str]] = {}
+    for name, bits, mode in (
+        ("rsa3072", 3072, "SetOption132 1; MqttFingerprint1 0"),
+        ("ec_ca", 2048, "SetOption132 0"),
+    ):
+        directory = tmp_path / name
+        directory.mkdir()
+        leaf = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+        cafile, certfile, keyfile = broker_files_signed_by_an_ec_ca(directory, leaf)
+        config = tls_listener(cafile, certfile, keyfile)
+        config = config.replace("require_certificate true", "").replace(
+            "use_identity_as_username true", ""
+        )
+        broker: MosquittoBroker = mosquitto_factory(config)
+        observer: Observer = observer_factory(broker.ports["port"])
+        fleet = await fleet_factory(broker.ports["port"], trust_anchors_pem=cafile.read_bytes())
+        esp8266 = fleet.devices[0]
+        esp32 = (
+            await fleet_factory(
+                broker.ports["port"], chip="esp32", trust_anchors_pem=cafile.read_bytes()
+            )
+        ).devices[0]
+        for device in (esp8266, esp32):
+            observer.publish(
+                f"cmnd/{device.topic}/Backlog",
+                f"MqttPort {broker.ports['tls_port']}; {mode}; SetOption103 1",
+            )
+        await esp32.wait_state(lambda d: d.tls_active, 10)
+        await esp8266.wait_state(lambda d: any("TLS connection error" in x for x in d.events), 10)
+        results[name] = [x.split("| ")[1] for x in esp8266.events if "TLS connection error" in x]
+    assert results["rsa3072"][0] == "MQT: TLS connection error: 50"
+    assert results["ec_ca"][0] == "MQT: TLS connection error: 49"
