@@ -514,17 +514,17 @@ class VirtualDevice:
                 if not nodelay:
                     await asyncio.sleep(self.timing.backlog_delay)
             elif boot.restart_pending:
+                # The restart flag counts down only while the backlog is empty. Settings are
+                # on disk already, as SettingsSaveAll() leaves them before EspRestart().
                 await asyncio.sleep(self.timing.restart_delay)
-                if (
-                    not boot.backlog
-                ):  # settings are already on disk, as SettingsSaveAll() leaves them
+                if not boot.backlog:
                     boot.restart_event.set()
                     return
             else:
                 boot.backlog_wakeup.clear()
                 await boot.backlog_wakeup.wait()
 
-    # -- rules ---------------------------------------------------------------------------------
+    # -- rules and what commands ask for ----------------------------------------------------------
 
     def status_block(self, number: int) -> dict[str, Any] | None:
         return payloads.status_block(self, number)
