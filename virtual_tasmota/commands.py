@@ -154,16 +154,21 @@ def status(call: Call, status_block: StatusBuilder) -> list[Reply] | None:
 
 
 def setoption(host: CommandHost, call: Call) -> dict[str, Any] | None:
+    """CmndSetoptionBase for the options that matter here. The reply always says SetOption
+    (SO is renamed); writing 103 (TLS) or 132 (fingerprint mode) sets the restart flag,
+    whatever the value; a value other than 0 or 1 is an error."""
     s = host.settings
     attr = {103: "setoption103", 132: "setoption132", 165: "setoption165"}.get(call.index)
     if attr is None:
         return None
-    if call.data and call.payload in (0, 1):
+    if call.payload >= 0:
+        if call.payload > 1:
+            return None
         setattr(s, attr, call.payload)
         host.save_settings()
-        if call.index == 103:  # SetOption103 is one of the options that restart
-            host.request_restart(f"SetOption103 {call.payload}")
-    return {f"{call.name}{call.index}": payloads.STATE_TEXTS[getattr(s, attr)]}
+        if call.index in (103, 132):
+            host.request_restart(f"SetOption{call.index} {call.payload}")
+    return {f"SetOption{call.index}": payloads.STATE_TEXTS[getattr(s, attr)]}
 
 
 def web_password(host: CommandHost, call: Call) -> dict[str, Any]:

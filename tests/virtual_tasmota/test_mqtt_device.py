@@ -282,3 +282,19 @@ async def test_reconnects_with_back_off_when_the_broker_comes_back(
     plain_broker.start()
     await device.wait_state(lambda d: d.connected and d.connect_count == 2, 20)
     assert any("MQT: Connection lost" in x for x in device.events)
+
+
+async def test_setoptions_reply_under_their_full_name_and_restart(
+    plain_broker: MosquittoBroker, observer: Observer, fleet_factory: FleetFactory
+) -> None:
+    device = (await fleet_factory(plain_broker.port)).devices[0]
+    mark = observer.mark()
+    observer.publish(f"cmnd/{device.topic}/SO132", "1")
+    reply = await observer.wait_for(f"stat/{device.topic}/RESULT", since=mark)
+    assert reply.json() == {"SetOption132": "ON"}
+    await device.wait_state(lambda d: d.connected and d.settings.boot_count == 2, 10)
+    assert await send(observer, device, "SetOption103", "2") == {"Command": "Error"}
+    assert await send(observer, device, "SetOption165", "1") == {"SetOption165": "ON"}
+    assert await send(observer, device, "SetOption103") == {"SetOption103": "OFF"}
+    restarts = [x for x in device.events if "Restart requested" in x]
+    assert len(restarts) == 1 and "SetOption132" in restarts[0]  # 165 and errors do not restart
