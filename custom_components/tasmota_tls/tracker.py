@@ -106,7 +106,9 @@ class DeviceTracker:
             state = self.devices[mac] = DeviceState(device)
             added = True
         else:
-            if state.device.ip != device.ip:
+            if not state.present:
+                _LOGGER.info("Tasmota %s announced itself again", mac)
+            elif state.device.ip != device.ip:
                 _LOGGER.info("Tasmota %s moved from %s to %s", mac, state.device.ip, device.ip)
             state.device, state.present = device, True
             added = False

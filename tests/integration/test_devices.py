@@ -115,7 +115,9 @@ async def test_device_without_certificate_is_not_enrolled(
     assert state_of(hass, "sensor", f"{entry_id}_{MAC}_certificate_expiry").state == "unknown"
 
 
-async def test_removed_device(hass: HomeAssistant, mqtt_bus: MqttBus) -> None:
+async def test_removed_device(
+    hass: HomeAssistant, mqtt_bus: MqttBus, caplog: pytest.LogCaptureFixture
+) -> None:
     """An empty discovery payload makes the entities unavailable; then it may be removed."""
     installed = await install(hass)
     entry = installed.entry
@@ -135,6 +137,19 @@ async def test_removed_device(hass: HomeAssistant, mqtt_bus: MqttBus) -> None:
             == STATE_UNAVAILABLE
         ),
     )
+    assert "Tasmota A4CF12ABCDEF removed its discovery config" in caplog.text
+    # Back again: available, and logged once.
+    mqtt_bus.retain(CONFIG_TOPIC, discovery_payload())
+    await wait_for(
+        hass,
+        lambda: (
+            state_of(hass, "sensor", f"{entry.entry_id}_{MAC}_tls_status").state
+            != STATE_UNAVAILABLE
+        ),
+    )
+    assert "Tasmota A4CF12ABCDEF announced itself again" in caplog.text
+    mqtt_bus.retain(CONFIG_TOPIC, "")
+    await hass.async_block_till_done()
     assert await async_remove_config_entry_device(hass, entry, device)
     assert entry.runtime_data.manager.device_state(MAC) is None
     # The CA's own device stays.
