@@ -16,6 +16,7 @@ from typing import Any
 DISCOVERY_PREFIX = "tasmota/discovery"
 DISCOVERY_CONFIG_SUBSCRIPTION = f"{DISCOVERY_PREFIX}/+/config"
 
+_UNPUBLISHABLE = ("+", "\x00")  # '#' is dropped from topics, as the firmware does
 _MAC_RE = re.compile(r"^[0-9A-F]{12}$")
 _CONFIG_TOPIC_RE = re.compile(rf"^{re.escape(DISCOVERY_PREFIX)}/([0-9A-Fa-f]{{12}})/config$")
 
@@ -139,6 +140,8 @@ def parse_discovery_config(payload: str | bytes) -> TasmotaDevice:
         config = json.loads(payload)
     except json.JSONDecodeError as err:
         raise ValueError(f"discovery payload is not JSON: {err.msg}") from None
+    except RecursionError:
+        raise ValueError("discovery payload is nested too deeply") from None
     if not isinstance(config, dict):
         raise ValueError("discovery payload is not a JSON object")
 
@@ -149,7 +152,7 @@ def parse_discovery_config(payload: str | bytes) -> TasmotaDevice:
     if not full_topic:
         raise ValueError("discovery config field 'ft' (full topic) is empty")
 
-    return TasmotaDevice(
+    device = TasmotaDevice(
         mac=normalize_mac(_text(config, "mac", required=True)),
         ip=_text(config, "ip", required=True),
         topic=topic,
@@ -162,3 +165,8 @@ def parse_discovery_config(payload: str | bytes) -> TasmotaDevice:
         online_payload=_text(config, "onln", default="Online"),
         offline_payload=_text(config, "ofln", default="Offline"),
     )
+    for index in (PREFIX_CMND, PREFIX_STAT, PREFIX_TELE):
+        # Anyone on the broker can publish a config: refuse topics nobody can publish to.
+        if any(mark in device.topic_for(index, "") for mark in _UNPUBLISHABLE):
+            raise ValueError("discovery config gives a topic with '+' or NUL")
+    return device

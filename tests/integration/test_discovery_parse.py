@@ -81,6 +81,10 @@ def test_topic_placeholder_in_topic_is_not_expanded_twice() -> None:
         (discovery_payload(ip=["127.0.0.2"]), "'ip'"),
         (discovery_payload(t=""), "'t'"),
         (discovery_payload(ft=""), "'ft'"),
+        (discovery_payload(t="a+b"), r"'\+' or NUL"),
+        (discovery_payload(hn="x\x00y", ft="%hostname%/%prefix%/"), "NUL"),
+        (discovery_payload(tp=["c+", "stat", "tele"]), r"'\+'"),
+        ("[" * 100_000, "nested too deeply"),
     ],
 )
 def test_bad_payloads_raise_value_error(payload: str, message: str) -> None:
