@@ -140,10 +140,16 @@ class Instance:
             cwd=REPO_ROOT,
         )
         self.children.append(fleet)
-        first_start = not any(ws.fleet_dir.glob("device-*.json"))
+        new = [
+            i
+            for i in range(self.args.devices)
+            if not (ws.fleet_dir / f"device-{i:03d}.json").exists()
+        ]
         await fleet.start()
-        if first_start:
-            await name_devices(self.args.first_ip, self.args.devices, self.args.device_http_port)
+        if new:
+            await name_devices(
+                self.args.first_ip, self.args.devices, self.args.device_http_port, only=new
+            )
         LOGGER.info(
             "%d virtual Tasmota devices from %s (HTTP port %d)",
             self.args.devices,

@@ -27,11 +27,20 @@ async def _command(session: aiohttp.ClientSession, ip: str, port: int, command: 
         response.raise_for_status()
 
 
-async def name_devices(first_ip: str, count: int, http_port: int, timeout: float = 30.0) -> None:  # noqa: ASYNC109
-    """DeviceName and FriendlyName1 for each device, then a restart."""
+async def name_devices(
+    first_ip: str,
+    count: int,
+    http_port: int,
+    *,
+    only: list[int],
+    timeout: float = 30.0,  # noqa: ASYNC109
+) -> None:
+    """DeviceName and FriendlyName1 for the devices ``only`` lists, then a restart."""
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
         for index, ip in enumerate(device_addresses(first_ip, count)):
+            if index not in only:
+                continue
             name = name_for(index)
             while True:
                 try:
