@@ -19,8 +19,8 @@ from tests.helpers.mosquitto import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEVELOP = REPO_ROOT / "scripts" / "develop"
-START_TIMEOUT = 150.0  # first start includes scripts/setup's checks
-STOP_TIMEOUT = 60.0
+START_TIMEOUT = 90.0  # setup (a no-op once done), broker, devices, Home Assistant, demo
+STOP_TIMEOUT = 40.0
 
 
 @dataclass

@@ -50,7 +50,7 @@ async def test_device_page_shows_certificate_expiry_and_tls_status(tmp_path: Pat
                 if e["device_id"] == device_id
             )
             await api.call_service("button", "press", {"entity_id": button["entity_id"]})
-            deadline = time.monotonic() + 90
+            deadline = time.monotonic() + 60
             while (await api.request("GET", f"/api/states/{status}"))["state"] != "connected_tls":
                 assert time.monotonic() < deadline, run.diagnostics()
                 await asyncio.sleep(0.5)

@@ -110,7 +110,7 @@ async def test_develop_demo_enrol_and_revoke_through_home_assistant(tmp_path: Pa
                 ok = all(now[e]["state"] == "connected_tls" for e in status.values())
                 return now if ok else None
 
-            after = await until("every device on TLS", all_on_tls, 120, run.diagnostics)
+            after = await until("every device on TLS", all_on_tls, 75, run.diagnostics)
 
             # Each certificate expiry sensor holds a date about a year out.
             today = dt.datetime.now(dt.UTC)
@@ -153,7 +153,7 @@ async def test_develop_demo_enrol_and_revoke_through_home_assistant(tmp_path: Pa
             async def reloaded() -> bool | None:
                 return True if "Reloading config." in log_since_mark() else None
 
-            await until("the broker to reload the new CRL", reloaded, 30, run.diagnostics)
+            await until("the broker to reload the new CRL", reloaded, 20, run.diagnostics)
             # Power-cycle the revoked device (its web server), so it connects again.
             async with http.get(f"http://{victim_ip}/cm", params={"cmnd": "Restart 1"}) as r:
                 assert r.status == 200
@@ -165,7 +165,7 @@ async def test_develop_demo_enrol_and_revoke_through_home_assistant(tmp_path: Pa
                 )
                 return True if len(attempts) >= 2 else None  # refused, and tried again
 
-            await until("the revoked device to try again", refused, 60, run.diagnostics)
+            await until("the revoked device to try again", refused, 40, run.diagnostics)
             log = log_since_mark()
             assert not re.search(rf"New client connected from {re.escape(victim_ip)}:", log), log
             assert "certificate verify failed" in log, log  # refused in the TLS handshake
