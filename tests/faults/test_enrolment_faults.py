@@ -212,14 +212,6 @@ class WatchedJournal(JournalLog):
 # without handling TransportError); the switch has been sent by then, so the device
 # goes on to TLS while the caller sees an unexpected error and a record left at
 # WAIT_ONLINE. See /work/notes/requests.md.
-ENGINE_WATCH_BUG = (
-    "engine: TransportError from transport.listen() in watch_device escapes enrol() "
-    "when the broker is down as WAIT_ONLINE starts; the switched device lands on TLS "
-    "unknown to the caller"
-)
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=ENGINE_WATCH_BUG)
 async def test_broker_restart_in_the_middle_of_20_enrolments(
     fault_world: Any,
     make_issuer: Callable[[str, str], Issued],  # noqa: F811
@@ -281,7 +273,6 @@ class BrokerOutage(JournalLog):
         await asyncio.to_thread(self.broker.start)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=ENGINE_WATCH_BUG)
 async def test_broker_down_as_the_engine_starts_watching(
     fault_world: Any,
     make_issuer: Callable[[str, str], Issued],  # noqa: F811

@@ -99,16 +99,46 @@ class Watch:
         )
 
 
+@dataclass
+class _Seen:
+    """Evidence gathered so far; it outlives a broker connection that drops."""
+
+    fresh_online: bool = False
+    last_status: MqttStatus | None = None
+    last_status_at: float = 0.0
+
+
 async def watch_device(
     transport: Transport, link: DeviceLink, watch: Watch, seconds: float
 ) -> Outcome:
-    """Poll ``Status 6`` over MQTT and follow the LWT until an outcome is clear."""
-    device = link.device
+    """Poll ``Status 6`` over MQTT and follow the LWT until an outcome is clear.
+
+    The broker may be away for part of the time (it restarts, or Home Assistant's
+    client reconnects): the watch then subscribes again until the deadline, because
+    the switch has been sent and only the device's own reports can tell the result.
+    """
     deadline = time.monotonic() + seconds
-    fresh_online = False
-    last_status: MqttStatus | None = None
-    last_status_at = 0.0
+    seen = _Seen()
+    while time.monotonic() < deadline:
+        try:
+            outcome = await _watch_until(transport, link, watch, deadline, seen)
+        except TransportError as err:
+            _LOGGER.debug("%s: broker unavailable while watching: %s", link.device.mac, err)
+            await asyncio.sleep(min(watch.options.poll_interval, deadline - time.monotonic()))
+            continue
+        if outcome is not None:
+            return outcome
     recent = max(3 * watch.options.poll_interval, watch.options.step_timeout)
+    if time.monotonic() - seen.last_status_at > recent:
+        seen.last_status = None
+    return _final(watch, seen.last_status)
+
+
+async def _watch_until(
+    transport: Transport, link: DeviceLink, watch: Watch, deadline: float, seen: _Seen
+) -> Outcome | None:
+    """One subscription's worth of watching; None when the deadline passes undecided."""
+    device = link.device
     async with AsyncExitStack() as stack:
         lwt = await stack.enter_async_context(transport.listen(device.lwt_topic))
         stat = await stack.enter_async_context(transport.listen(link.reply_filter))
@@ -127,25 +157,25 @@ async def watch_device(
                 if message.retain:
                     continue
                 if message.payload == device.online_payload:
-                    fresh_online = True
+                    seen.fresh_online = True
                     next_poll = 0.0  # ask at once: the device has just connected
                 elif message.payload == device.offline_payload:
-                    fresh_online = False
-                    last_status = None
+                    seen.fresh_online = False
+                    seen.last_status = None
                 continue
             reply = decode_json_object(message.payload)
             status = MqttStatus.from_reply(reply) if reply else None
             if status is None:
                 continue
-            last_status, last_status_at = status, time.monotonic()
-            _LOGGER.debug("%s: Status 6 %s (fresh online: %s)", device.mac, status, fresh_online)
-            if watch.is_tls(status, fresh_online):
+            seen.last_status, seen.last_status_at = status, time.monotonic()
+            _LOGGER.debug(
+                "%s: Status 6 %s (fresh online: %s)", device.mac, status, seen.fresh_online
+            )
+            if watch.is_tls(status, seen.fresh_online):
                 return Outcome.TLS
-            if watch.is_previous(status, fresh_online):
+            if watch.is_previous(status, seen.fresh_online):
                 return Outcome.PREVIOUS
-    if time.monotonic() - last_status_at > recent:
-        last_status = None
-    return _final(watch, last_status)
+    return None
 
 
 def _final(watch: Watch, status: MqttStatus | None) -> Outcome:
