@@ -9,12 +9,11 @@ the broker the test describes (host, port, key, certificate and broker fingerpri
 
 from __future__ import annotations
 
-import inspect
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
 
@@ -39,18 +38,6 @@ class BrokerView:
     tls_port: int
     fingerprint: str  # MqttFingerprint format, "AA BB .."
     tls_up: bool = True
-
-
-def _command_table(host: PlaybackDevice) -> Commands:
-    """virtual_tasmota's command table for ``host``.
-
-    Its constructor takes the status builder as a second argument in some versions;
-    accept both while that settles.
-    """
-    table: Any = Commands
-    if "status_builder" in inspect.signature(Commands).parameters:
-        return cast(Commands, table(host, host.status_block))
-    return cast(Commands, table(host))
 
 
 class PlaybackDevice:
@@ -83,7 +70,7 @@ class PlaybackDevice:
         self.commands_seen: list[str] = []
         self._backlog: list[str] = []
         self._restart = False
-        self._commands = _command_table(self)
+        self._commands = Commands(self)
         bus.responders.append(self._on_publish)
 
     # -- DeviceView -------------------------------------------------------------------
