@@ -57,12 +57,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: TasmotaTlsConfigEntry) -
     journal = EnrolmentJournal(hass, entry.entry_id)
     await journal.async_load()
     manager = TlsManager(hass, entry, ca, journal)
-    entry.runtime_data = TasmotaTlsData(ca=ca, manager=manager)
+    lifecycle = Lifecycle(hass, entry, manager)
+    entry.runtime_data = TasmotaTlsData(ca=ca, manager=manager, lifecycle=lifecycle)
 
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(manager.async_stop)
     await manager.async_start()
-    await Lifecycle(hass, entry, manager).async_start()
+    await lifecycle.async_start()
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     return True
 

@@ -100,6 +100,7 @@ async def async_export_broker_bundle(
     if issued and before is not None and after is not None and after != before:
         # A new broker key: devices learn it as the next one before the broker uses it.
         pushed = await async_push_next_fingerprint(manager, after)
+    await entry.runtime_data.lifecycle.async_check()  # repairs about the broker may be solved
     manager.async_notify()
     return {
         "directory": str(out_dir),

@@ -8,6 +8,7 @@ Home Assistant so the enrolment engine and tools can use it on their own.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from dataclasses import dataclass
@@ -115,6 +116,14 @@ def _text(config: dict[str, Any], key: str, *, required: bool = False, default: 
     return str(value)
 
 
+def _address(text: str) -> str:
+    """The device's IP address; anything else would send HTTP elsewhere."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise ValueError(f"discovery config field 'ip' is not an IP address: {text!r}") from None
+
+
 def _prefixes(config: dict[str, Any]) -> tuple[str, str, str]:
     value = config.get("tp")
     if (
@@ -154,7 +163,7 @@ def parse_discovery_config(payload: str | bytes) -> TasmotaDevice:
 
     device = TasmotaDevice(
         mac=normalize_mac(_text(config, "mac", required=True)),
-        ip=_text(config, "ip", required=True),
+        ip=_address(_text(config, "ip", required=True)),
         topic=topic,
         full_topic=full_topic,
         prefixes=_prefixes(config),

@@ -14,6 +14,7 @@ from .discovery import TasmotaDevice
 
 if TYPE_CHECKING:
     from .ca import CertificateAuthority
+    from .lifecycle import Lifecycle
     from .manager import TlsManager
 
 
@@ -48,6 +49,7 @@ class TasmotaTlsData:
 
     ca: CertificateAuthority
     manager: TlsManager
+    lifecycle: Lifecycle
 
 
 type TasmotaTlsConfigEntry = ConfigEntry[TasmotaTlsData]

@@ -85,6 +85,7 @@ def test_topic_placeholder_in_topic_is_not_expanded_twice() -> None:
         (discovery_payload(hn="x\x00y", ft="%hostname%/%prefix%/"), "NUL"),
         (discovery_payload(tp=["c+", "stat", "tele"]), r"'\+'"),
         ("[" * 100_000, "nested too deeply"),
+        (discovery_payload(ip="evil.example/cm?x="), "not an IP address"),
     ],
 )
 def test_bad_payloads_raise_value_error(payload: str, message: str) -> None:

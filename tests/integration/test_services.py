@@ -146,14 +146,16 @@ async def test_fingerprint_mode_needs_a_broker_certificate(
     hass: HomeAssistant, mqtt_bus: MqttBus
 ) -> None:
     installed = await install(hass, broker_host=None)
-    issue = ir.async_get(hass).async_get_issue(
-        DOMAIN, f"broker_certificate_missing_{installed.entry.entry_id}"
-    )
-    assert issue is not None
+    issue_id = f"broker_certificate_missing_{installed.entry.entry_id}"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
     device_id = await discovered(hass, mqtt_bus)
     with pytest.raises(ServiceValidationError) as err:
         await call(hass, "enroll", {"device_id": device_id})
     assert err.value.translation_key == "broker_certificate_missing"
+    # Exporting the bundle issues the broker certificate, and the repair goes at once.
+    response = await call(hass, "export_broker_bundle", {})
+    assert response["new_broker_key"] is True
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
 
 
 async def test_export_trust_anchor(hass: HomeAssistant, mqtt_bus: MqttBus) -> None:
