@@ -122,9 +122,26 @@ class Enroller:
             await self._arm(run.link, previous)
         except EnrolmentError as err:
             if armed and previous is not None:
-                await self._disarm_quietly(run.link, previous)
+                await self._give_slot_back(run, previous, err)
             await run.fail(err)
         return await self._switch_and_finish(run, previous)
+
+    async def _give_slot_back(
+        self, run: _Run, previous: PreviousSettings, err: EnrolmentError
+    ) -> None:
+        """Arming failed part-way: restore the user's rule slot before reporting the failure.
+
+        If even that fails (the device is gone), the record stays at ARM_ROLLBACK, not
+        finished, so that resume() gives the slot back later; the error says so.
+        """
+        if await self._disarm_with_retries(run.link, previous) is None:
+            return
+        err.detail = (
+            f"{err.detail}; Rule{self._options.rule_slot} could not be given its previous "
+            "content back yet (kept in the record for the next resume)"
+        )
+        err.record = copy.deepcopy(run.record)
+        raise err
 
     async def resume(
         self, device: TasmotaDevice, record: EnrolmentRecord, journal: Journal
@@ -337,11 +354,20 @@ class Enroller:
         ):
             raise EnrolmentError(Step.DISARM, "command_error", "the rule slot was not restored")
 
-    async def _disarm_quietly(self, link: DeviceLink, previous: PreviousSettings) -> None:
-        try:
-            await self._disarm(link, previous)
-        except EnrolmentError as err:
-            _LOGGER.warning("%s: could not disarm the rollback rule: %s", link.device.mac, err)
+    async def _disarm_with_retries(
+        self, link: DeviceLink, previous: PreviousSettings
+    ) -> EnrolmentError | None:
+        """Disarm, trying again on a lost command; the last error if every try failed."""
+        last: EnrolmentError | None = None
+        for _ in range(DISARM_ATTEMPTS):
+            try:
+                await self._disarm(link, previous)
+            except EnrolmentError as err:
+                last = err
+                continue
+            return None
+        _LOGGER.warning("%s: could not disarm the rollback rule: %s", link.device.mac, last)
+        return last
 
     def _switch_command(self) -> str:
         options = self._options
@@ -383,7 +409,7 @@ class Enroller:
             await self._finish(run, previous)
             return
         if outcome == Outcome.PREVIOUS:
-            await self._disarm_quietly(run.link, previous)
+            await self._disarm_with_retries(run.link, previous)
             if switch_error is not None:
                 await run.fail(switch_error)
             await run.fail(
@@ -403,16 +429,10 @@ class Enroller:
 
     async def _finish(self, run: _Run, previous: PreviousSettings) -> None:
         await run.enter(Step.DISARM)
-        last: EnrolmentError | None = None
-        for _ in range(DISARM_ATTEMPTS):
-            try:
-                await self._disarm(run.link, previous)
-            except EnrolmentError as err:
-                last = err
-                continue
+        last = await self._disarm_with_retries(run.link, previous)
+        if last is None:
             await run.enter(Step.DONE)
             return
-        assert last is not None
         last.record = copy.deepcopy(run.record)  # left at DISARM: resume() retries
         raise last
 
