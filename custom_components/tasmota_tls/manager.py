@@ -70,6 +70,8 @@ MAX_PARALLEL_ENROLMENTS = 2
 # After a restart, a pending enrolment whose device does not announce itself again
 # within this time is marked failed rather than left pending.
 RESUME_GRACE = dt.timedelta(minutes=2)
+# An operation that broke off after the switch is looked at again this much later.
+RESUME_RETRY = dt.timedelta(minutes=1)
 # Engine timing that is not a user option; tests shorten it.
 ENGINE_TIMING: dict[str, float] = {}
 
@@ -402,9 +404,19 @@ class TlsManager:
             reason = getattr(err, "code", None) or getattr(err, "translation_key", None)
             await self._async_failed_outside_engine(mac, operation, reason or "error", str(err))
         except Exception:
-            # A bug must still end as a visible failure, not as a silently stuck device.
             _LOGGER.exception("Tasmota %s: %s stopped unexpectedly", mac, operation)
-            await self._async_failed_outside_engine(mac, operation, "internal_error", None)
+            record = self.journal.records.get(mac)
+            if record is not None and not record.finished and record.switched_at:
+                # The switch went out: the device may well be on TLS. Look again later
+                # (resume) rather than write it off.
+                @callback
+                def retry(_now: dt.datetime) -> None:
+                    self.async_resume(mac)
+
+                self.entry.async_on_unload(async_call_later(self.hass, RESUME_RETRY, retry))
+            else:
+                # Not switched: end as a visible failure, not as a silently stuck device.
+                await self._async_failed_outside_engine(mac, operation, "internal_error", None)
         finally:
             if self.entry.data[CONF_CUSTODY] != CUSTODY_UNATTENDED:
                 await self.hass.async_add_executor_job(self.ca.store.forget_passphrases)

@@ -12,6 +12,8 @@ import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.tasmota_tls.const import DOMAIN, FIRMWARE_DOCS_URL
 from custom_components.tasmota_tls.enrolment import EnrolmentRecord, EnrolmentStep
@@ -329,3 +331,57 @@ async def test_resume_that_finds_the_device_rolled_back_is_reported(
     failed = next(e for e in events if e["type"] == "enrolment_failed")
     assert (failed["step"], failed["reason"]) == ("wait_online", "rolled_back")
     await wait_for(hass, lambda: status(hass, entry_id) == "failed")
+
+
+async def test_broken_off_after_the_switch_is_looked_at_again(
+    hass: HomeAssistant, mqtt_bus: MqttBus, hass_storage: dict[str, Any]
+) -> None:
+    """An unexpected error after the switch keeps the record; a later resume finishes it."""
+    from custom_components.tasmota_tls.enrolment import TransportError
+
+    serial: dict[str, str] = {}
+
+    def issue(store: PkiStore) -> None:
+        credential = store.issue_device("unattended passphrase", TOPIC, topic=TOPIC)
+        serial["value"] = credential.entry.serial
+
+    installed = await install(hass, options=MQTT_CHANNEL, prepare=issue)
+    entry_id = installed.entry.entry_id
+    events = collect_events(hass)
+    device = playback(mqtt_bus, installed.broker_fingerprint)
+    s = device.settings
+    s.mqtt_host, s.mqtt_port, s.setoption103, s.setoption132 = BROKER_HOST, 8883, 1, 1
+    s.fingerprint1 = installed.broker_fingerprint.replace(" ", "")
+    s.tlskey1, s.tlskey2 = b"\x01" * 32, b"\x30" * 400
+    device._tls = True
+    device.announce()
+    await wait_for(hass, lambda: hass.states.async_entity_ids("button") != [])
+
+    async def switched_then_broken(
+        self: Any, device: Any, issue: Any, journal: Any
+    ) -> EnrolmentRecord:
+        record = EnrolmentRecord.start(MAC)
+        record.serial = serial["value"]
+        record.previous = {
+            "mqtt_host": "mqtt-plain.lan",
+            "mqtt_port": 1883,
+            "tls": False,
+            "fingerprint_validation": False,
+            "fingerprint1": None,
+            "rule": {"text": "", "enabled": False, "once": False, "stop_on_error": False},
+        }
+        record.step, record.switched_at = EnrolmentStep.WAIT_ONLINE, record.started_at
+        await journal(record)
+        raise TransportError("mqtt", "no SUBACK")
+
+    with patch("custom_components.tasmota_tls.manager.Enroller.enrol", switched_then_broken):
+        await press(hass, entry_id, "enrol")
+        await hass.async_block_till_done(wait_background_tasks=True)
+    assert status(hass, entry_id) == "enrolling"
+    assert not any(e["type"] == "enrolment_failed" for e in events)
+
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(minutes=2))
+    await wait_for(hass, lambda: any(e["type"] == "enrolled" for e in events))
+    await wait_for(hass, lambda: status(hass, entry_id) == "connected_tls")
+    journal = hass_storage[f"{DOMAIN}.{entry_id}.journal"]["data"]
+    assert journal["records"][MAC]["step"] == "done"
