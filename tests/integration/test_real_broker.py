@@ -8,13 +8,16 @@ ends on TLS with its own certificate; with it down the device rolls itself back.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import logging
 import os
 from collections.abc import AsyncIterator, Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
+from urllib.parse import quote
 
 import pytest
 from homeassistant.config_entries import ConfigEntryState
@@ -163,8 +166,12 @@ async def enrol(hass: HomeAssistant, world: World) -> tuple[str, list[dict[str, 
 
 @pytest.mark.usefixtures("mock_hass_config")
 async def test_device_enrolled_and_connected_over_tls(
-    hass: HomeAssistant, mosquitto_factory: Callable[..., MosquittoBroker], tmp_path: Path
+    hass: HomeAssistant,
+    mosquitto_factory: Callable[..., MosquittoBroker],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     async with real_world(hass, mosquitto_factory, tmp_path, tls_listener=True) as world:
         unique_id, events = await enrol(hass, world)
         await wait_for(
@@ -185,6 +192,16 @@ async def test_device_enrolled_and_connected_over_tls(
         assert state_of(hass, "binary_sensor", f"{entry_id}_{mac}_tls_connected").state == "on"
         assert [e["type"] for e in events] == ["enrolled"]
         assert state_of(hass, "sensor", f"{entry_id}_enrolled_devices").state == "1"
+
+        # The key went over HTTP /cm: it is in no log line, event or state.
+        assert virtual.settings.tlskey1 is not None
+        raw = virtual.settings.tlskey1
+        key_b64 = base64.b64encode(raw).decode()
+        secrets = [key_b64, quote(key_b64, safe=""), raw.hex(), raw.hex().upper(), PASSPHRASE]
+        places = caplog.text + repr(events) + repr(hass.states.async_all())
+        assert "TLSKey1" in caplog.text  # the logs do cover the enrolment's commands
+        for secret in secrets:
+            assert secret not in places
 
 
 @pytest.mark.usefixtures("mock_hass_config")
