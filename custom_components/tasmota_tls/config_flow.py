@@ -55,6 +55,7 @@ from .const import (
     CONF_CUSTODY,
     CONF_HTTP_PORT,
     CONF_KEY_PEM,
+    CONF_MAX_PARALLEL_ENROLMENTS,
     CONF_PASSPHRASE,
     CONF_PKI_PATH,
     CONF_RENEW_DAYS,
@@ -69,11 +70,13 @@ from .const import (
     DEFAULT_CA_NAME,
     DEFAULT_CHANNEL,
     DEFAULT_HTTP_PORT,
+    DEFAULT_MAX_PARALLEL_ENROLMENTS,
     DEFAULT_RENEW_DAYS,
     DEFAULT_ROLLBACK_MINUTES,
     DEFAULT_TLS_PORT,
     DEFAULT_VALIDATION,
     DOMAIN,
+    MAX_PARALLEL_ENROLMENTS_LIMIT,
     MIN_PASSPHRASE_LENGTH,
     VALIDATION_CA,
     VALIDATION_FINGERPRINT,
@@ -93,6 +96,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     CONF_CHANNEL: DEFAULT_CHANNEL,
     CONF_HTTP_PORT: DEFAULT_HTTP_PORT,
     CONF_ROLLBACK_MINUTES: DEFAULT_ROLLBACK_MINUTES,
+    CONF_MAX_PARALLEL_ENROLMENTS: DEFAULT_MAX_PARALLEL_ENROLMENTS,
 }
 
 _PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
@@ -395,6 +399,7 @@ class TasmotaTlsOptionsFlow(OptionsFlow):
             user_input[CONF_RENEW_DAYS] = int(user_input[CONF_RENEW_DAYS])
             user_input[CONF_HTTP_PORT] = int(user_input[CONF_HTTP_PORT])
             user_input[CONF_ROLLBACK_MINUTES] = int(user_input[CONF_ROLLBACK_MINUTES])
+            user_input[CONF_MAX_PARALLEL_ENROLMENTS] = int(user_input[CONF_MAX_PARALLEL_ENROLMENTS])
             # The web password is never shown again: left empty, the old one stays.
             if not user_input.get(CONF_WEB_PASSWORD) and (
                 old := self.config_entry.options.get(CONF_WEB_PASSWORD)
@@ -416,6 +421,13 @@ class TasmotaTlsOptionsFlow(OptionsFlow):
                 vol.Optional(CONF_WEB_PASSWORD): _PASSWORD,
                 vol.Required(CONF_ROLLBACK_MINUTES): NumberSelector(
                     NumberSelectorConfig(min=1, max=60, mode=NumberSelectorMode.BOX)
+                ),
+                vol.Required(
+                    CONF_MAX_PARALLEL_ENROLMENTS, default=DEFAULT_MAX_PARALLEL_ENROLMENTS
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=1, max=MAX_PARALLEL_ENROLMENTS_LIMIT, mode=NumberSelectorMode.BOX
+                    )
                 ),
             }
         )

@@ -35,6 +35,7 @@ CONF_CHANNEL: Final = "channel"
 CONF_HTTP_PORT: Final = "http_port"
 CONF_WEB_PASSWORD: Final = "web_password"  # noqa: S105 (a key name)
 CONF_ROLLBACK_MINUTES: Final = "rollback_minutes"
+CONF_MAX_PARALLEL_ENROLMENTS: Final = "max_parallel_enrolments"
 
 VALIDATION_FINGERPRINT: Final = "fingerprint"
 VALIDATION_CA: Final = "ca"
@@ -50,6 +51,10 @@ DEFAULT_VALIDATION: Final = VALIDATION_FINGERPRINT
 DEFAULT_CHANNEL: Final = CHANNEL_HTTP
 DEFAULT_HTTP_PORT: Final = 80
 DEFAULT_ROLLBACK_MINUTES: Final = 5
+# Enrolments mostly wait on devices restarting; a few at a time keeps the CA and the
+# broker unhurried while a fleet moves over.
+DEFAULT_MAX_PARALLEL_ENROLMENTS: Final = 4
+MAX_PARALLEL_ENROLMENTS_LIMIT: Final = 32
 MIN_PASSPHRASE_LENGTH: Final = 8
 
 # Device certificates live a year; the CRL a month and is rebuilt with a third left.

@@ -29,6 +29,7 @@ from .const import (
     CONF_CHANNEL,
     CONF_CUSTODY,
     CONF_HTTP_PORT,
+    CONF_MAX_PARALLEL_ENROLMENTS,
     CONF_PASSPHRASE,
     CONF_ROLLBACK_MINUTES,
     CONF_VALIDATION,
@@ -37,6 +38,7 @@ from .const import (
     DEFAULT_AUTO_ENROL,
     DEFAULT_CHANNEL,
     DEFAULT_HTTP_PORT,
+    DEFAULT_MAX_PARALLEL_ENROLMENTS,
     DEFAULT_ROLLBACK_MINUTES,
     DEFAULT_VALIDATION,
     DOMAIN,
@@ -66,7 +68,6 @@ from .tracker import DeviceTracker
 _LOGGER = logging.getLogger(__name__)
 
 SIGNAL_NEW_DEVICE = f"{DOMAIN}_new_device_{{}}"
-MAX_PARALLEL_ENROLMENTS = 2
 # After a restart, a pending enrolment whose device does not announce itself again
 # within this time is marked failed rather than left pending.
 RESUME_GRACE = dt.timedelta(minutes=2)
@@ -101,7 +102,11 @@ class TlsManager:
         )
         self._listeners: dict[CALLBACK_TYPE, None] = {}
         self._active: dict[str, Operation] = {}
-        self._semaphore = asyncio.Semaphore(MAX_PARALLEL_ENROLMENTS)
+        # Operations beyond this many wait their turn (an options change reloads the entry).
+        self.max_parallel = int(
+            entry.options.get(CONF_MAX_PARALLEL_ENROLMENTS, DEFAULT_MAX_PARALLEL_ENROLMENTS)
+        )
+        self._semaphore = asyncio.Semaphore(self.max_parallel)
         self._to_resume: dict[str, EnrolmentRecord] = {}
         self._transport: Any = None
 

@@ -28,6 +28,7 @@ from custom_components.tasmota_tls.const import (
     CONF_CHANNEL,
     CONF_CUSTODY,
     CONF_HTTP_PORT,
+    CONF_MAX_PARALLEL_ENROLMENTS,
     CONF_PASSPHRASE,
     CONF_RENEW_DAYS,
     CONF_ROLLBACK_MINUTES,
@@ -480,6 +481,7 @@ async def test_options(hass: HomeAssistant) -> None:
         CONF_CHANNEL: "mqtt",
         CONF_HTTP_PORT: 8080.0,
         CONF_ROLLBACK_MINUTES: 2.0,
+        CONF_MAX_PARALLEL_ENROLMENTS: 8.0,
     }
     result = await hass.config_entries.options.async_configure(result["flow_id"], values)
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -491,6 +493,7 @@ async def test_options(hass: HomeAssistant) -> None:
         CONF_CHANNEL: "mqtt",
         CONF_HTTP_PORT: 8080,
         CONF_ROLLBACK_MINUTES: 2,
+        CONF_MAX_PARALLEL_ENROLMENTS: 8,
         CONF_WEB_PASSWORD: "old-secret",
     }
     result = await hass.config_entries.options.async_init(entry.entry_id)
