@@ -335,12 +335,6 @@ HUGE_NUMBER = '{"TLSKey1":' + "9" * 5000 + "}"
 DEEP = "[" * 100_000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(ValueError, RecursionError),
-    reason="transport.parse_cm_reply catches json.JSONDecodeError only: a /cm body with a "
-    "5000-digit number raises ValueError, deep nesting RecursionError, out of enrol()",
-)
 @pytest.mark.parametrize("body", [HUGE_NUMBER, DEEP], ids=["huge_number", "deep_nesting"])
 def test_unparsable_http_body_is_a_command_error(credential: IssuedCredential, body: str) -> None:
     fake = HostileTasmota()
@@ -352,13 +346,6 @@ def test_unparsable_http_body_is_a_command_error(credential: IssuedCredential, b
     judge(fake, before, result, journal, credential)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="transport.decode_json_object does not catch RecursionError: a deeply nested "
-    "payload on the device's stat topic escapes enrol() (also during the watch, after "
-    "the switch)",
-)
 def test_deeply_nested_mqtt_reply_is_ignored(credential: IssuedCredential) -> None:
     fake = HostileTasmota()
     fake.target, fake.forge = 0, lambda command, real: (200, "RESULT", DEEP)

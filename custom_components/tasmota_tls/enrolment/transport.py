@@ -96,7 +96,7 @@ def parse_cm_reply(status: int, body: str, ip: str) -> dict[str, Any]:
         raise TransportError("bad_reply", f"device {ip} answered HTTP {status}")
     try:
         reply = json.loads(body) if body.strip() else {}
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # JSONDecodeError, huge numbers, deep nesting
         raise TransportError("bad_reply", f"device {ip} answered with non-JSON") from None
     if not isinstance(reply, dict):
         raise TransportError("bad_reply", f"device {ip} answered with a non-object")
@@ -110,6 +110,6 @@ def decode_json_object(payload: str) -> dict[str, Any] | None:
     """The payload as a JSON object, or None (plain-text replies like POWER's "ON")."""
     try:
         value = json.loads(payload)
-    except (json.JSONDecodeError, ValueError):
+    except (ValueError, RecursionError):  # JSONDecodeError, huge numbers, deep nesting
         return None
     return value if isinstance(value, dict) else None
