@@ -13,6 +13,7 @@ ISSUE_CRL_STALE = "crl_stale"
 ISSUE_DEVICES_EXPIRING = "devices_expiring"
 ISSUE_NO_TLSKEY_SUPPORT = "no_tlskey_support"
 ISSUE_BROKER_CERTIFICATE_MISSING = "broker_certificate_missing"
+ISSUE_ADDRESS_CHANGED = "address_changed"
 
 
 def issue_id(kind: str, entry_id: str, mac: str | None = None) -> str:
@@ -37,6 +38,9 @@ def async_set_issue(
     A fixable issue opens a repair flow (repairs.py) that asks for the CA passphrase.
     """
     identifier = issue_id(kind, entry_id, mac)
+    data: dict[str, str | int | float | None] = {"entry_id": entry_id, "kind": kind}
+    if mac:
+        data["mac"] = mac
     if not active:
         ir.async_delete_issue(hass, DOMAIN, identifier)
         return
@@ -46,7 +50,7 @@ def async_set_issue(
         identifier,
         is_fixable=fixable,
         is_persistent=False,
-        data={"entry_id": entry_id, "kind": kind} if fixable else None,
+        data=data if fixable else None,
         severity=severity,
         translation_key=kind,
         translation_placeholders=placeholders,

@@ -20,6 +20,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_call_later
 from homeassistant.util import dt as dt_util
 
+from .address_pins import AddressPins
 from .broker_bundle import async_refresh_exported_bundle
 from .ca import CertificateAuthority
 from .const import (
@@ -58,7 +59,7 @@ from .enrolment import (
     EnrolmentRecord,
     EnrolmentStep,
 )
-from .issues import ISSUE_NO_TLSKEY_SUPPORT, async_set_issue
+from .issues import ISSUE_ADDRESS_CHANGED, ISSUE_NO_TLSKEY_SUPPORT, async_set_issue
 from .journal import EnrolmentJournal
 from .models import DeviceState, TasmotaTlsConfigEntry, TlsStatus
 from .naming import certificate_name
@@ -94,6 +95,7 @@ class TlsManager:
         self.entry = entry
         self.ca = ca
         self.journal = journal
+        self.pins = AddressPins(hass, entry.entry_id)
         self.tracker = DeviceTracker(
             hass,
             lambda: int(entry.data[CONF_BROKER_PORT]),
@@ -115,6 +117,7 @@ class TlsManager:
     async def async_start(self) -> None:
         """Resume what a restart interrupted, then follow discovery."""
         self._to_resume = {record.mac: record for record in self.journal.pending()}
+        await self.pins.async_load()
         await self.tracker.async_start()
         if self._to_resume:
             self.entry.async_on_unload(
@@ -151,6 +154,7 @@ class TlsManager:
             self.hass, SIGNAL_NEW_DEVICE.format(self.entry.entry_id), state.device.mac
         )
         mac = state.device.mac
+        self._check_address(state)
         if self._to_resume.pop(mac, None) is not None:
             self.async_resume(mac)
         elif self._should_auto_enrol(mac):
@@ -159,6 +163,64 @@ class TlsManager:
 
     @callback
     def _device_changed(self, state: DeviceState) -> None:
+        self._check_address(state)
+        self.async_notify()
+
+    # ---- the address key material may go to ----------------------------------------
+
+    @callback
+    def _check_address(self, state: DeviceState) -> None:
+        """Raise or clear the repair for a device announcing an address it was not enrolled at."""
+        device = state.device
+        if not state.present:
+            return
+        if device.mac in self.journal.certificates and device.mac not in self.pins.pins:
+            # Enrolled before addresses were pinned: the first one seen is trusted.
+            self.hass.async_create_task(self.pins.async_pin(device), eager_start=True)
+            return
+        moved = self.pins.moved(device)
+        if moved:
+            _LOGGER.warning(
+                "Tasmota %s announces a new address (%s, %s); no key is sent there until "
+                "the change is confirmed in Repairs",
+                device.mac,
+                device.ip,
+                device.command_topic(""),
+            )
+        async_set_issue(
+            self.hass,
+            ISSUE_ADDRESS_CHANGED,
+            self.entry.entry_id,
+            moved,
+            self._address_placeholders(device.mac) if moved else None,
+            mac=device.mac,
+            fixable=True,
+        )
+
+    def _address_placeholders(self, mac: str) -> dict[str, str]:
+        state, pinned = self.tracker.devices[mac], self.pins.pins[mac]
+        return {
+            "name": state.device.name or mac,
+            "mac": mac,
+            "old_ip": pinned["ip"],
+            "old_topic": pinned["command_topic"],
+            "new_ip": state.device.ip,
+            "new_topic": state.device.command_topic(""),
+        }
+
+    def address_changed(self, mac: str) -> bool:
+        """True while the device announces an address other than the one it was enrolled at."""
+        state = self.tracker.devices.get(mac)
+        return state is not None and state.present and self.pins.moved(state.device)
+
+    async def async_confirm_address(self, mac: str) -> None:
+        """The user says the device really moved: pin the address it announces now."""
+        state = self.tracker.devices.get(mac)
+        if state is None:
+            return
+        _LOGGER.info("Tasmota %s: new address %s confirmed", mac, state.device.ip)
+        await self.pins.async_pin(state.device)
+        self._check_address(state)
         self.async_notify()
 
     def _should_auto_enrol(self, mac: str) -> bool:
@@ -222,13 +284,19 @@ class TlsManager:
     @callback
     def async_start_renewal(self, mac: str, passphrase: str) -> None:
         """Renew in the background (lifecycle); a running operation is left alone."""
-        if mac not in self._active and mac in self.tracker.devices:
-            self._start(mac, "renew", self._async_operate(mac, "renew", passphrase))
+        if mac in self._active or mac not in self.tracker.devices:
+            return
+        if self.address_changed(mac):
+            _LOGGER.warning("Tasmota %s is not renewed until its new address is confirmed", mac)
+            return
+        self._start(mac, "renew", self._async_operate(mac, "renew", passphrase))
 
     async def async_forget(self, mac: str) -> None:
         """Drop a device the user removed (its certificates stay in the CA's index)."""
         self.tracker.async_forget(mac)
         await self.journal.async_forget(mac)
+        await self.pins.async_forget(mac)
+        async_set_issue(self.hass, ISSUE_ADDRESS_CHANGED, self.entry.entry_id, False, mac=mac)
         self.async_notify()
 
     def expiring(self, window: dt.timedelta) -> list[str]:
@@ -267,6 +335,12 @@ class TlsManager:
             )
         if mac in self._active:
             raise ServiceValidationError(translation_domain=DOMAIN, translation_key="busy")
+        if self.address_changed(mac):
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="address_changed",
+                translation_placeholders=self._address_placeholders(mac),
+            )
         if operation == "renew" and self.certificate(mac) is None:
             raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_enrolled")
         secret = await self.async_passphrase(passphrase)
@@ -344,6 +418,12 @@ class TlsManager:
     async def _async_operate(self, mac: str, operation: Operation, passphrase: str | None) -> None:
         state = self.tracker.devices[mac]
         device = state.device
+        if self.pins.moved(device):
+            # The address changed while the operation waited for its turn.
+            await self._async_failed_outside_engine(
+                mac, operation, "address_changed", "the new address is not confirmed yet"
+            )
+            return
         name = self.journal.names.get(mac) or certificate_name(device)
         current = self.certificate(mac)
         previous = current.serial if current is not None and current.status == "valid" else None
@@ -368,6 +448,7 @@ class TlsManager:
         record = await self._async_guard(mac, operation, run)
         if record is None:
             return
+        await self.pins.async_pin(device)  # the address the key went to
         await self._async_succeeded(mac, operation, record, name, previous, passphrase)
 
     async def _async_resume(self, device: TasmotaDevice, record: EnrolmentRecord) -> None:
@@ -383,6 +464,7 @@ class TlsManager:
             reason = result.reason or "interrupted"
             self._report_failure(device.mac, record.operation, step, reason, result.detail)
         if result is not None and result.step == EnrolmentStep.DONE and result.serial:
+            await self.pins.async_pin(device)
             name = self.journal.names.get(device.mac) or certificate_name(device)
             passphrase = self._stored_passphrase()
             await self._async_succeeded(

@@ -1,4 +1,4 @@
-"""Repair flows for attended custody: the CA passphrase is asked for, then used once."""
+"""Repair flows: the CA passphrase for attended custody, and confirming a device's new address."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.selector import TextSelector, TextSelectorConfig, TextSelectorType
 
 from .const import CONF_PASSPHRASE, DOMAIN
-from .issues import ISSUE_CRL_STALE, ISSUE_DEVICES_EXPIRING, issue_id
+from .issues import ISSUE_ADDRESS_CHANGED, ISSUE_CRL_STALE, ISSUE_DEVICES_EXPIRING, issue_id
 from .models import TasmotaTlsConfigEntry, renew_window
 
 _SCHEMA = vol.Schema(
@@ -68,11 +68,53 @@ class PassphraseRepairFlow(RepairsFlow):
         return self.async_show_form(step_id="passphrase", data_schema=_SCHEMA, errors=errors)
 
 
+class AddressConfirmFlow(RepairsFlow):
+    """The user confirms that a device really moved to the address it now announces."""
+
+    def __init__(self, entry_id: str, mac: str) -> None:
+        """Remember which entry and which device."""
+        self._entry_id = entry_id
+        self._mac = mac
+
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> data_entry_flow.FlowResult:
+        """Show both addresses."""
+        return await self.async_step_confirm()
+
+    async def async_step_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> data_entry_flow.FlowResult:
+        """Pin the new address once confirmed."""
+        entry: TasmotaTlsConfigEntry | None = self.hass.config_entries.async_get_entry(
+            self._entry_id
+        )
+        if entry is None or entry.state is not ConfigEntryState.LOADED:
+            return self.async_abort(reason="entry_not_loaded")
+        manager = entry.runtime_data.manager
+        if not manager.address_changed(self._mac):
+            return self.async_abort(reason="address_unchanged")
+        if user_input is not None:
+            await manager.async_confirm_address(self._mac)
+            return self.async_create_entry(data={})
+        issue = ir.async_get(self.hass).async_get_issue(
+            DOMAIN, issue_id(ISSUE_ADDRESS_CHANGED, self._entry_id, self._mac)
+        )
+        placeholders = issue.translation_placeholders if issue else None
+        return self.async_show_form(
+            step_id="confirm",
+            data_schema=vol.Schema({}),
+            description_placeholders=dict(placeholders or {}),
+        )
+
+
 async def async_create_fix_flow(
     hass: HomeAssistant, issue_id: str, data: dict[str, str | int | float | None] | None
 ) -> RepairsFlow:
     """The flow for a fixable issue of this integration."""
     assert data is not None
     kind = str(data["kind"])
+    if kind == ISSUE_ADDRESS_CHANGED:
+        return AddressConfirmFlow(str(data["entry_id"]), str(data["mac"]))
     assert kind in (ISSUE_CRL_STALE, ISSUE_DEVICES_EXPIRING)
     return PassphraseRepairFlow(str(data["entry_id"]), kind)
