@@ -73,6 +73,18 @@ async def create_entry(api: HomeAssistantApi, settings: DemoSettings) -> str:
     return str(result["result"]["entry_id"])
 
 
+async def ensure_tasmota_entry(api: HomeAssistantApi) -> None:
+    """Home Assistant's own Tasmota integration, as a user of this project already has it.
+
+    Its devices are the ones our entities attach to (matched by MAC).
+    """
+    if not await api.config_entries("tasmota"):
+        LOGGER.info("Setting up Home Assistant's Tasmota integration")
+        result = await api.flow("tasmota", {})
+        if result["type"] != "create_entry":
+            raise HaApiError(f"Tasmota config flow ended with {result}")
+
+
 async def set_device_http_port(api: HomeAssistantApi, entry_id: str, port: int) -> None:
     """Options flow: the port the devices serve HTTP on (80 unless run without root)."""
     flow = await api.request(
@@ -113,6 +125,7 @@ async def prepare(
     else:
         await api.login(settings.login)
     await wait_for("the MQTT integration", lambda: entry_loaded(api, "mqtt"))
+    await ensure_tasmota_entry(api)
     entries = await api.config_entries(DOMAIN)
     if entries:
         entry_id = str(entries[0]["entry_id"])
