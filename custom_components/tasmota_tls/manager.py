@@ -102,7 +102,7 @@ class TlsManager:
             self._device_added,
             self._device_changed,
         )
-        self._listeners: dict[CALLBACK_TYPE, None] = {}
+        self._listeners: dict[str | None, dict[CALLBACK_TYPE, None]] = {}
         self._active: dict[str, Operation] = {}
         # Operations beyond this many wait their turn (an options change reloads the entry).
         self.max_parallel = int(
@@ -132,21 +132,34 @@ class TlsManager:
     # ---- listeners ---------------------------------------------------------------
 
     @callback
-    def async_add_listener(self, update: CALLBACK_TYPE) -> CALLBACK_TYPE:
-        """Call ``update`` whenever any device's state changes."""
-        self._listeners[update] = None
+    def async_add_listener(self, update: CALLBACK_TYPE, mac: str | None = None) -> CALLBACK_TYPE:
+        """Call ``update`` when device ``mac`` changes; without a MAC, when anything does.
+
+        A device entity's ``async_write_ha_state`` is recognised by the entity's ``mac``.
+        With hundreds of devices, refreshing every entity for each MQTT message of one
+        enrolment would hold the event loop for a noticeable time.
+        """
+        if mac is None:
+            mac = getattr(getattr(update, "__self__", None), "mac", None)
+        listeners = self._listeners.setdefault(mac, {})
+        listeners[update] = None
 
         @callback
         def remove() -> None:
-            self._listeners.pop(update, None)
+            listeners.pop(update, None)
 
         return remove
 
     @callback
-    def async_notify(self) -> None:
-        """Tell entities to re-read their state."""
-        for update in list(self._listeners):
-            update()
+    def async_notify(self, mac: str | None = None) -> None:
+        """Tell entities to re-read their state: one device's (and the CA's), or all."""
+        if mac is None:
+            groups = list(self._listeners.values())
+        else:
+            groups = [self._listeners.get(mac, {}), self._listeners.get(None, {})]
+        for group in groups:
+            for update in list(group):
+                update()
 
     @callback
     def _device_added(self, state: DeviceState) -> None:
@@ -164,7 +177,7 @@ class TlsManager:
     @callback
     def _device_changed(self, state: DeviceState) -> None:
         self._check_address(state)
-        self.async_notify()
+        self.async_notify(state.device.mac)
 
     # ---- the address key material may go to ----------------------------------------
 
@@ -221,7 +234,7 @@ class TlsManager:
         _LOGGER.info("Tasmota %s: new address %s confirmed", mac, state.device.ip)
         await self.pins.async_pin(state.device)
         self._check_address(state)
-        self.async_notify()
+        self.async_notify(mac)
 
     def _should_auto_enrol(self, mac: str) -> bool:
         return (
@@ -401,7 +414,7 @@ class TlsManager:
     @callback
     def _start(self, mac: str, operation: Operation, job: Awaitable[None]) -> None:
         self._active[mac] = operation
-        self.async_notify()
+        self.async_notify(mac)
 
         async def run() -> None:
             try:
@@ -409,7 +422,7 @@ class TlsManager:
                     await job
             finally:
                 self._active.pop(mac, None)
-                self.async_notify()
+                self.async_notify(mac)
 
         self.entry.async_create_background_task(
             self.hass, run(), f"{DOMAIN} {operation} {mac}", eager_start=True
@@ -523,7 +536,7 @@ class TlsManager:
 
     async def _async_journal(self, record: EnrolmentRecord) -> None:
         await self.journal.async_record(record)
-        self.async_notify()
+        self.async_notify(record.mac)
 
     async def _async_succeeded(
         self,
@@ -545,7 +558,7 @@ class TlsManager:
             await self._async_revoke_serial(mac, previous, "superseded", passphrase)
         await self.ca.async_refresh()
         await self.tracker.async_query_status(mac)
-        self.async_notify()
+        self.async_notify(mac)
 
     async def async_revoke(
         self, mac: str, reason: str, passphrase: str | None, serial: str | None = None
@@ -593,7 +606,7 @@ class TlsManager:
             return None
         await async_refresh_exported_bundle(self, passphrase)
         self.fire_event(mac, EVENT_REVOKED, serial=serial, reason=reason)
-        self.async_notify()
+        self.async_notify(mac)
         return entry
 
     @callback
@@ -621,7 +634,7 @@ class TlsManager:
                 mac=mac,
             )
         self.fire_event(mac, EVENT_ENROLMENT_FAILED, **extra)
-        self.async_notify()
+        self.async_notify(mac)
 
     @callback
     def _give_up_on_missing(self, _now: dt.datetime) -> None:

@@ -1,0 +1,152 @@
+"""Home Assistant in this process, built the way its test harness builds it, without mocks.
+
+Only what the integration needs is set up: core, http on a loopback port, MQTT on the
+bench's broker and this integration. Config entries are written to storage first, as
+Home Assistant would have saved them, so setup runs through the normal path. Running
+in-process lets a probe task share Home Assistant's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import statistics
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from unittest.mock import AsyncMock, patch
+
+from homeassistant import auth, bootstrap, config_entries, loader
+from homeassistant.core import CoreState, HomeAssistant
+from homeassistant.setup import async_setup_component
+
+from tests.helpers.mosquitto import free_port
+
+LOOPBACK = "127.0.0.1"
+
+
+def stored_entry(
+    domain: str,
+    data: dict[str, Any],
+    *,
+    options: dict[str, Any] | None = None,
+    title: str,
+    unique_id: str | None = None,
+    version: tuple[int, int] = (1, 1),
+) -> dict[str, Any]:
+    """A config entry as Home Assistant 2025.4 keeps it in .storage/core.config_entries."""
+    now = datetime.now(UTC).isoformat()
+    return {
+        "created_at": now,
+        "data": data,
+        "discovery_keys": {},
+        "disabled_by": None,
+        "domain": domain,
+        "entry_id": uuid.uuid4().hex[:26].upper(),
+        "minor_version": version[1],
+        "modified_at": now,
+        "options": options or {},
+        "pref_disable_new_entities": False,
+        "pref_disable_polling": False,
+        "source": "user",
+        "subentries": [],
+        "title": title,
+        "unique_id": unique_id,
+        "version": version[0],
+    }
+
+
+def write_store(config_dir: Path, key: str, data: Any, version: tuple[int, int] = (1, 1)) -> None:
+    """One .storage file, as Home Assistant's Store writes it."""
+    path = config_dir / ".storage" / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {"version": version[0], "minor_version": version[1], "key": key, "data": data}
+    path.write_text(json.dumps(document))
+
+
+def mqtt_entry(broker_port: int) -> dict[str, Any]:
+    return stored_entry(
+        "mqtt", {"broker": LOOPBACK, "port": broker_port}, title=LOOPBACK, version=(1, 2)
+    )
+
+
+async def start_home_assistant(config_dir: Path) -> HomeAssistant:
+    """Home Assistant on ``config_dir`` with its stored entries set up and running."""
+    yaml = config_dir / "configuration.yaml"
+    if not yaml.exists():
+        yaml.write_text("homeassistant:\n")  # MQTT reads it for YAML-defined entities
+    hass = HomeAssistant(str(config_dir))
+    hass.config.skip_pip = True
+    hass.config.skip_pip_packages = []
+    await hass.config.async_set_time_zone("UTC")
+    loader.async_setup(hass)
+    hass.config_entries = config_entries.ConfigEntries(hass, {})
+    await loader.async_get_custom_components(hass)
+    await bootstrap.async_load_base_functionality(hass)  # registries, stored entries
+    hass.auth = await auth.auth_manager_from_config(hass, [{"type": "homeassistant"}], [])
+    hass.set_state(CoreState.not_running)
+    assert await async_setup_component(hass, "homeassistant", {})
+    http = {"server_host": [LOOPBACK], "server_port": free_port()}
+    assert await async_setup_component(hass, "http", {"http": http})
+    # Home Assistant's own Tasmota integration would offer itself for the same discovery
+    # topic; its library is not installed here, so the offer would only fail.
+    with patch(
+        "homeassistant.components.mqtt.discovery.async_get_mqtt",
+        AsyncMock(return_value={"tasmota_tls": ["tasmota/discovery/#"]}),
+    ):
+        for domain in ("mqtt", "tasmota_tls"):
+            assert await async_setup_component(hass, domain, {})
+    await hass.async_start()
+    await hass.async_block_till_done()
+    return hass
+
+
+async def stop_home_assistant(hass: HomeAssistant) -> None:
+    await hass.async_stop(force=True)
+
+
+@dataclass
+class LoopLagProbe:
+    """Sleeps ``interval`` seconds again and again on the loop; records how late it wakes.
+
+    A wake-up later than asked means something held the loop: the lateness is the stall.
+    """
+
+    interval: float = 0.010
+    lags: list[float] = field(default_factory=list)
+    worst_at: float = 0.0  # seconds after start
+    _task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._started = time.perf_counter()
+        self._worst = 0.0
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(self.interval)
+            lag = max(0.0, time.perf_counter() - before - self.interval)
+            if lag > self._worst:
+                self._worst, self.worst_at = lag, time.perf_counter() - self._started
+            self.lags.append(lag)
+
+    @property
+    def max_ms(self) -> float:
+        return max(self.lags, default=0.0) * 1000
+
+    @property
+    def p99_ms(self) -> float:
+        if len(self.lags) < 2:
+            return self.max_ms
+        return statistics.quantiles(self.lags, n=100)[98] * 1000
