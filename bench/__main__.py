@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from . import fleet, footprint, fuzz, handshake, issuance
+from . import fleet, footprint, fuzz, handshake, issuance, startup
 from .report import Result, print_results, write_markdown
 
 
@@ -22,6 +22,7 @@ def sections(quick: bool) -> dict[str, Callable[[], list[Result]]]:
         "footprint": footprint.run,
         "handshake": handshake.run,
         "fuzz": lambda: fuzz.run(examples=1000 if quick else 10_000),
+        "startup": lambda: startup.run(count=100 if quick else 500),
         "fleet": lambda: fleet.run(counts=(10, 40) if quick else (50, 200)),
     }
 

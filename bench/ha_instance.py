@@ -74,7 +74,9 @@ def mqtt_entry(broker_port: int) -> dict[str, Any]:
     )
 
 
-async def start_home_assistant(config_dir: Path) -> HomeAssistant:
+async def start_home_assistant(
+    config_dir: Path, domains: tuple[str, ...] = ("mqtt", "tasmota_tls")
+) -> HomeAssistant:
     """Home Assistant on ``config_dir`` with its stored entries set up and running."""
     yaml = config_dir / "configuration.yaml"
     if not yaml.exists():
@@ -98,7 +100,7 @@ async def start_home_assistant(config_dir: Path) -> HomeAssistant:
         "homeassistant.components.mqtt.discovery.async_get_mqtt",
         AsyncMock(return_value={"tasmota_tls": ["tasmota/discovery/#"]}),
     ):
-        for domain in ("mqtt", "tasmota_tls"):
+        for domain in domains:
             assert await async_setup_component(hass, domain, {})
     await hass.async_start()
     await hass.async_block_till_done()
