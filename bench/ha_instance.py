@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import statistics
 import time
@@ -116,36 +117,64 @@ class LoopLagProbe:
     """Sleeps ``interval`` seconds again and again on the loop; records how late it wakes.
 
     A wake-up later than asked means something held the loop: the lateness is the stall.
+    Python's garbage collector stops every thread while it runs; its pauses are timed
+    too, so a stall can be told apart from work done by the code on the loop.
     """
 
     interval: float = 0.010
     lags: list[float] = field(default_factory=list)
     worst_at: float = 0.0  # seconds after start
+    max_outside_gc: float = 0.0  # longest stall that overlapped no collection
+    gc_pauses: list[float] = field(default_factory=list)
     _task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._started = time.perf_counter()
         self._worst = 0.0
+        self._gc_started = 0.0
+        self._gc_last_end = 0.0
+        gc.callbacks.append(self._on_gc)
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    def _on_gc(self, phase: str, _info: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._gc_started = now
+        else:
+            self.gc_pauses.append(now - self._gc_started)
+            self._gc_last_end = now
+
     async def _run(self) -> None:
         while True:
             before = time.perf_counter()
             await asyncio.sleep(self.interval)
-            lag = max(0.0, time.perf_counter() - before - self.interval)
+            now = time.perf_counter()
+            lag = max(0.0, now - before - self.interval)
             if lag > self._worst:
-                self._worst, self.worst_at = lag, time.perf_counter() - self._started
+                self._worst, self.worst_at = lag, now - self._started
+            if self._gc_last_end < before:  # no collection ended during this sleep
+                self.max_outside_gc = max(self.max_outside_gc, lag)
             self.lags.append(lag)
 
     @property
     def max_ms(self) -> float:
         return max(self.lags, default=0.0) * 1000
+
+    @property
+    def max_outside_gc_ms(self) -> float:
+        return self.max_outside_gc * 1000
+
+    @property
+    def max_gc_ms(self) -> float:
+        return max(self.gc_pauses, default=0.0) * 1000
 
     @property
     def p99_ms(self) -> float:
