@@ -227,7 +227,7 @@ def _rows(run: FleetRun) -> list[Result]:
 def run(counts: tuple[int, ...] = (50, 200), higher: int | None = None) -> list[Result]:
     """Both fleet sizes at the default concurrency, the largest also at a higher one."""
     default = DEFAULT_MAX_PARALLEL_ENROLMENTS
-    higher = higher or default * 4
+    higher = higher or default * 2
     plan = [(count, default) for count in counts] + [(max(counts), higher)]
     results: list[Result] = []
     runs: dict[tuple[int, int], FleetRun] = {}
