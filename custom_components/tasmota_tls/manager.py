@@ -103,6 +103,7 @@ class TlsManager:
             self._device_changed,
         )
         self._listeners: dict[str | None, dict[CALLBACK_TYPE, None]] = {}
+        self._ca_refresh: asyncio.Handle | None = None
         self._active: dict[str, Operation] = {}
         # Operations beyond this many wait their turn (an options change reloads the entry).
         self.max_parallel = int(
@@ -128,6 +129,9 @@ class TlsManager:
     def async_stop(self) -> None:
         """Unsubscribe; running operations are cancelled with the entry's tasks."""
         self.tracker.async_stop()
+        if self._ca_refresh is not None:
+            self._ca_refresh.cancel()
+            self._ca_refresh = None
 
     # ---- listeners ---------------------------------------------------------------
 
@@ -153,13 +157,20 @@ class TlsManager:
     @callback
     def async_notify(self, mac: str | None = None) -> None:
         """Tell entities to re-read their state: one device's (and the CA's), or all."""
-        if mac is None:
-            groups = list(self._listeners.values())
-        else:
-            groups = [self._listeners.get(mac, {}), self._listeners.get(None, {})]
+        groups = list(self._listeners.values()) if mac is None else [self._listeners.get(mac, {})]
         for group in groups:
             for update in list(group):
                 update()
+        if mac is not None and self._ca_refresh is None:
+            # The CA's entities count over all devices: once per loop pass is enough,
+            # however many device messages that pass handled.
+            self._ca_refresh = self.hass.loop.call_soon(self._refresh_ca_entities)
+
+    @callback
+    def _refresh_ca_entities(self) -> None:
+        self._ca_refresh = None
+        for update in list(self._listeners.get(None, {})):
+            update()
 
     @callback
     def _device_added(self, state: DeviceState) -> None:
