@@ -21,6 +21,7 @@ _LOGGER = logging.getLogger(__name__)
 # Home Assistant batches subscriptions (0.1 s cooldown once running); when its
 # internals cannot be awaited we wait this long for the SUBACK instead.
 _SUBSCRIBE_SETTLE = 1.0
+_SUBSCRIBE_POLL = 0.02  # seconds between checks while another subscribe job runs
 _SUBSCRIBE_TIMEOUT = 10.0
 
 
@@ -111,6 +112,9 @@ class HomeAssistantTransport:
                     await client._subscribe_debouncer.async_execute()
                     if topic_filter not in client._pending_subscriptions:
                         return
+                    # The job may return at once while another one runs: yield to the
+                    # loop, or this would spin and starve everything (the timeout too).
+                    await asyncio.sleep(_SUBSCRIBE_POLL)
         except (AttributeError, KeyError, TypeError):
             _LOGGER.debug("MQTT client internals changed; waiting for the subscription instead")
             await asyncio.sleep(_SUBSCRIBE_SETTLE)
