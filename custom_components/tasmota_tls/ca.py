@@ -11,6 +11,7 @@ import logging
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -113,18 +114,29 @@ class CaSnapshot:
     crl_next_update: dt.datetime | None
     entries: tuple[IndexEntry, ...] = field(default_factory=tuple)
 
+    @cached_property
+    def _newest_by_device(self) -> dict[str, IndexEntry]:
+        """The newest certificate per device name, built once per snapshot (one pass)."""
+        newest: dict[str, IndexEntry] = {}
+        for entry in self.entries:
+            if entry.kind != "device":
+                continue
+            known = newest.get(entry.cn)
+            if known is None or _issued_order(entry) > _issued_order(known):
+                newest[entry.cn] = entry
+        return newest
+
     def device_entry(self, name: str) -> IndexEntry | None:
         """The newest certificate issued to a device name (any status)."""
-        candidates = [e for e in self.entries if e.cn == name and e.kind == "device"]
-        if not candidates:
-            return None
-        return max(candidates, key=lambda e: (e.not_before or e.not_after, e.not_after))
+        return self._newest_by_device.get(name)
 
     def valid_device_entries(self, now: dt.datetime) -> list[IndexEntry]:
         """Newest certificate per device name, where that one is still valid."""
-        names = {e.cn for e in self.entries if e.kind == "device"}
-        newest = (self.device_entry(name) for name in names)
-        return [e for e in newest if e is not None and e.current_status(now) == "valid"]
+        return [e for e in self._newest_by_device.values() if e.current_status(now) == "valid"]
+
+
+def _issued_order(entry: IndexEntry) -> tuple[dt.datetime, dt.datetime]:
+    return (entry.not_before or entry.not_after, entry.not_after)
 
 
 def certificate_names(certificate: x509.Certificate) -> tuple[str, ...]:
