@@ -7,11 +7,18 @@ import binascii
 import re
 from typing import Any
 
-from .command_base import Call, CommandHost
+from custom_components.tasmota_tls.pki.limits import (
+    TLSKEY1_BYTES,
+    TLSKEY2_MIN_DER,
+)
+from custom_components.tasmota_tls.pki.limits import (
+    TLSKEY_DIRECTORY_BYTES as TLS_DIR_BYTES,
+)
+from custom_components.tasmota_tls.pki.limits import (
+    TLSKEY_SLOT_BYTES as TLS_SLOT_BYTES,
+)
 
-TLS_SLOT_BYTES = 1024  # the flash block that holds the directory, the key and the certificate
-TLS_DIR_BYTES = 32  # four entries of 8 bytes
-TLSKEY2_MIN_DER = 257  # the firmware refuses a certificate of 256 bytes or less
+from .command_base import Call, CommandHost
 
 
 def tlskey(host: CommandHost, call: Call) -> dict[str, Any] | None:
@@ -21,7 +28,7 @@ def tlskey(host: CommandHost, call: Call) -> dict[str, Any] | None:
     if call.data:
         raw = decode_base64_like_firmware(call.data)
         if call.index == 1:
-            if raw and len(raw) != 32:
+            if raw and len(raw) != TLSKEY1_BYTES:
                 # The erase happened in a RAM copy only: flash keeps the old key and certificate.
                 host.log(f"TLSKey: Certificate must be 32 bytes: {len(raw)}.")
                 return None

@@ -18,7 +18,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from .faults import DeviceFaults
-from .mqtt import MQTT_CONNECT_FAILED, MessageHandler, MqttClient, MqttConnectError, Will
+from .mqtt import (
+    MQTT_CONNECT_FAILED,
+    MQTT_MAX_PACKET_SIZE,
+    MessageHandler,
+    MqttClient,
+    MqttConnectError,
+    Will,
+)
 from .settings import DeviceSettings
 from .tls import (
     BR_ERR_BAD_PARAM,
@@ -92,7 +99,8 @@ class Connector:
             password=password,
             on_message=on_message,
             on_oversize=lambda size: self.log(
-                f"MQT: Dropped a {size} byte packet (over MQTT_MAX_PACKET_SIZE 1200)"
+                f"MQT: Dropped a {size} byte packet "
+                f"(over MQTT_MAX_PACKET_SIZE {MQTT_MAX_PACKET_SIZE})"
             ),
         )
         learned: bytes | None = None

@@ -14,7 +14,10 @@ import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-MQTT_MAX_PACKET_SIZE = 1200  # Tasmota v8.1.0.8 and later: PubSubClient buffer size
+from custom_components.tasmota_tls.pki.limits import MAX_MQTT_PACKET_BYTES
+
+# Tasmota v8.1.0.8 and later: PubSubClient buffer size (one place knows it: pki.limits)
+MQTT_MAX_PACKET_SIZE = MAX_MQTT_PACKET_BYTES
 
 # PubSubClient state codes, as Tasmota logs them ("rc %d").
 MQTT_CONNECTION_TIMEOUT = -4

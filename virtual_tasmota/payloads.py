@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from .mqtt import MQTT_MAX_PACKET_SIZE
 from .settings import DeviceSettings
 
 MAX_FRIENDLYNAMES = 8
@@ -306,7 +307,13 @@ def status_mqt(device: DeviceView) -> dict[str, Any]:
     }
     if version_tuple(device.firmware) >= (14, 5, 0):
         block["MqttTLS"] = 1 if device.tls_active else 0  # reported since early 2025
-    block.update({"MAX_PACKET_SIZE": 1200, "KEEPALIVE": s.mqtt_keepalive, "SOCKET_TIMEOUT": 4})
+    block.update(
+        {
+            "MAX_PACKET_SIZE": MQTT_MAX_PACKET_SIZE,
+            "KEEPALIVE": s.mqtt_keepalive,
+            "SOCKET_TIMEOUT": 4,
+        }
+    )
     return block
 
 

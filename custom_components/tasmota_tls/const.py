@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from .pki import limits
+
 DOMAIN: Final = "tasmota_tls"
 
 # Config entry data
@@ -43,7 +45,7 @@ CHANNEL_HTTP: Final = "http"
 CHANNEL_MQTT: Final = "mqtt"
 
 DEFAULT_CA_NAME: Final = "Tasmota TLS CA"
-DEFAULT_TLS_PORT: Final = 8883
+DEFAULT_TLS_PORT: Final = limits.DEFAULT_TLS_PORT
 DEFAULT_RENEW_DAYS: Final = 30
 DEFAULT_AUTO_RENEW: Final = True
 DEFAULT_AUTO_ENROL: Final = False

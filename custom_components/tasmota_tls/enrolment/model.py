@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..pki.limits import DEFAULT_TLS_PORT
+
 if TYPE_CHECKING:
     from ..pki import IssuedCredential
 
@@ -61,7 +63,7 @@ class EnrolmentOptions:
     """
 
     broker_host: str
-    broker_port: int = 8883
+    broker_port: int = DEFAULT_TLS_PORT
     validation: Literal["fingerprint", "ca"] = "fingerprint"
     fingerprint: str | None = None  # MqttFingerprint1, "AA BB .." (20 bytes)
     next_fingerprint: str | None = None  # MqttFingerprint2, for a broker key rotation
