@@ -25,6 +25,7 @@ from homeassistant import auth, bootstrap, config_entries, loader
 from homeassistant.core import CoreState, HomeAssistant
 from homeassistant.setup import async_setup_component
 
+from devtools import loopback_hass
 from tests.helpers.mosquitto import free_port
 
 LOOPBACK = "127.0.0.1"
@@ -82,6 +83,7 @@ async def start_home_assistant(
     yaml = config_dir / "configuration.yaml"
     if not yaml.exists():
         yaml.write_text("homeassistant:\n")  # MQTT reads it for YAML-defined entities
+    loopback_hass.install()  # no mDNS resolver: it would join multicast groups off loopback
     hass = HomeAssistant(str(config_dir))
     hass.config.skip_pip = True
     hass.config.skip_pip_packages = []

@@ -159,7 +159,7 @@ class Instance:
 
         hass = Child(
             "home-assistant",
-            [sys.executable, "-m", "homeassistant", "--skip-pip", "-c", str(ws.config)],
+            [sys.executable, "-m", "devtools.loopback_hass", "--skip-pip", "-c", str(ws.config)],
             ws.logs / "home-assistant.log",
             cwd=REPO_ROOT,
         )
