@@ -45,7 +45,7 @@ def main() -> int:
         print_results(rows)
         results += rows
     if not args.no_write:
-        write_markdown(results, "scripts/bench" + (" --quick" if args.quick else ""))
+        write_markdown(results, " ".join(["scripts/bench", *sys.argv[1:]]))
     return 0
 
 

@@ -24,7 +24,17 @@ def print_results(results: list[Result]) -> None:
         print(f"{r.section:10} {r.measure:48} {r.value:>10} {r.unit:8} {r.note}", flush=True)
 
 
+def _kept_rows(ran: set[str]) -> list[str]:
+    """Rows of sections this run did not measure, from the previous RESULTS.md."""
+    if not RESULTS.exists():
+        return []
+    rows = [line for line in RESULTS.read_text().splitlines() if line.startswith("| ")]
+    return [row for row in rows[2:] if row.split("|")[1].strip() not in ran]
+
+
 def write_markdown(results: list[Result], command: str) -> None:
+    """Rewrite RESULTS.md: this run's rows, plus earlier rows of sections not run now."""
+    kept = _kept_rows({r.section for r in results})
     lines = [
         "# Benchmark results",
         "",
@@ -35,5 +45,8 @@ def write_markdown(results: list[Result], command: str) -> None:
         "| section | measure | value | unit | note |",
         "| --- | --- | ---: | --- | --- |",
     ]
+    if kept:
+        lines[2] += " Rows of sections not in this run are kept from the previous run."
+    lines += kept
     lines += [f"| {r.section} | {r.measure} | {r.value} | {r.unit} | {r.note} |" for r in results]
     RESULTS.write_text("\n".join(lines) + "\n")

@@ -6,7 +6,7 @@ import base64
 import datetime as dt
 import json
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,7 +45,9 @@ class IndexEntry:
         return replace(self, status="revoked", revoked_at=when, reason=reason)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Every field is an immutable value: a shallow copy (asdict deep-copies, and the
+        # index of a large fleet is written often).
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         for name in ("not_before", "not_after", "revoked_at"):
             if data[name] is not None:
                 data[name] = data[name].isoformat()

@@ -12,7 +12,7 @@ import ctypes
 import datetime as dt
 import multiprocessing
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 from cryptography import x509
@@ -58,12 +58,13 @@ def _sign_in_worker(job: Job) -> tuple[bytes, bytes]:
 
 def sign_devices(
     ca_key_pem: bytes, passphrase: str, ca_cert: x509.Certificate, jobs: Sequence[Job], workers: int
-) -> list[tuple[bytes, bytes]]:
-    """Sign jobs across `workers` forked processes, in order."""
+) -> Iterator[tuple[bytes, bytes]]:
+    """Sign jobs across `workers` forked processes; results come in order, as they are done,
+    so the caller's own work on each overlaps the signing of the next."""
     context = multiprocessing.get_context("fork")
     ca_der = ca_cert.public_bytes(serialization.Encoding.DER)
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_start_worker,
         initargs=(ca_key_pem, passphrase, ca_der),
     ) as pool:  # fmt: skip
-        return list(pool.map(_sign_in_worker, jobs, chunksize=max(1, len(jobs) // (workers * 8))))
+        yield from pool.map(_sign_in_worker, jobs, chunksize=max(1, len(jobs) // (workers * 32)))

@@ -249,7 +249,7 @@ class PkiStore:
                 ca_key_pem = (self.directory / CA_KEY).read_bytes()
                 signed = parallel.sign_devices(ca_key_pem, passphrase, ca_cert, jobs, workers)
             else:
-                signed = [parallel.sign_device(ca_key, ca_cert, job) for job in jobs]
+                signed = (parallel.sign_device(ca_key, ca_cert, job) for job in jobs)
             for request, (scalar, der) in zip(requests, signed, strict=True):
                 key = key_from_scalar(scalar)
                 cert = x509.load_der_x509_certificate(der)
