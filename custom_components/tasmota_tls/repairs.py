@@ -26,12 +26,28 @@ _SCHEMA = vol.Schema(
 )
 
 
-class PassphraseRepairFlow(RepairsFlow):
+class _EntryRepairFlow(RepairsFlow):
+    """A repair that acts through one loaded config entry."""
+
+    def __init__(self, entry_id: str) -> None:
+        """Remember which entry."""
+        self._entry_id = entry_id
+
+    def _loaded_entry(self) -> TasmotaTlsConfigEntry | None:
+        entry: TasmotaTlsConfigEntry | None = self.hass.config_entries.async_get_entry(
+            self._entry_id
+        )
+        if entry is None or entry.state is not ConfigEntryState.LOADED:
+            return None
+        return entry
+
+
+class PassphraseRepairFlow(_EntryRepairFlow):
     """Sign a fresh CRL, or renew the devices that are due, with the given passphrase."""
 
     def __init__(self, entry_id: str, kind: str) -> None:
         """Remember which entry and which issue."""
-        self._entry_id = entry_id
+        super().__init__(entry_id)
         self._kind = kind
 
     async def async_step_init(
@@ -44,10 +60,7 @@ class PassphraseRepairFlow(RepairsFlow):
         self, user_input: dict[str, Any] | None = None
     ) -> data_entry_flow.FlowResult:
         """Check the passphrase, then act on it."""
-        entry: TasmotaTlsConfigEntry | None = self.hass.config_entries.async_get_entry(
-            self._entry_id
-        )
-        if entry is None or entry.state is not ConfigEntryState.LOADED:
+        if (entry := self._loaded_entry()) is None:
             return self.async_abort(reason="entry_not_loaded")
         errors: dict[str, str] = {}
         if user_input is not None:
@@ -68,12 +81,12 @@ class PassphraseRepairFlow(RepairsFlow):
         return self.async_show_form(step_id="passphrase", data_schema=_SCHEMA, errors=errors)
 
 
-class AddressConfirmFlow(RepairsFlow):
+class AddressConfirmFlow(_EntryRepairFlow):
     """The user confirms that a device really moved to the address it now announces."""
 
     def __init__(self, entry_id: str, mac: str) -> None:
         """Remember which entry and which device."""
-        self._entry_id = entry_id
+        super().__init__(entry_id)
         self._mac = mac
 
     async def async_step_init(
@@ -86,10 +99,7 @@ class AddressConfirmFlow(RepairsFlow):
         self, user_input: dict[str, Any] | None = None
     ) -> data_entry_flow.FlowResult:
         """Pin the new address once confirmed."""
-        entry: TasmotaTlsConfigEntry | None = self.hass.config_entries.async_get_entry(
-            self._entry_id
-        )
-        if entry is None or entry.state is not ConfigEntryState.LOADED:
+        if (entry := self._loaded_entry()) is None:
             return self.async_abort(reason="entry_not_loaded")
         manager = entry.runtime_data.manager
         if not manager.address_changed(self._mac):
