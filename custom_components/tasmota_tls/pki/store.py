@@ -19,6 +19,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import IO
 
@@ -32,7 +33,7 @@ from .index import Index, IndexEntry, Kind, file_signature
 from .keys import KeyAlgorithm, PrivateKey, decrypt_key, encrypt_key, generate_key, plain_pem
 from .limits import BROKER_DAYS, CA_DAYS, CRL_DAYS, DEVICE_DAYS, HA_CLIENT_DAYS
 from .names import validate_common_name
-from .tlskey import TlsKeyPayloads, key_from_scalar, payloads_for
+from .tlskey import TlsKeyPayloads, key_from_scalar, payloads_for_scalar
 
 CA_CERT = "ca.crt"
 CA_KEY = "ca.key"
@@ -74,9 +75,16 @@ class IssuedCredential:
     """A freshly issued certificate with its private key (kept only in memory)."""
 
     entry: IndexEntry
-    key: PrivateKey
+    # The key, or a device key's 32-byte scalar: bulk issuance builds key objects only
+    # when asked (deriving the public point is a tenth of the cost of a certificate).
+    key_source: PrivateKey | bytes
     certificate: x509.Certificate
     payloads: TlsKeyPayloads | None = None
+
+    @cached_property
+    def key(self) -> PrivateKey:
+        source = self.key_source
+        return key_from_scalar(source) if isinstance(source, bytes) else source
 
     @property
     def cert_der(self) -> bytes:
@@ -251,11 +259,10 @@ class PkiStore:
             else:
                 signed = (parallel.sign_device(ca_key, ca_cert, job) for job in jobs)
             for request, (scalar, der) in zip(requests, signed, strict=True):
-                key = key_from_scalar(scalar)
                 cert = x509.load_der_x509_certificate(der)
-                payloads = payloads_for(key, der, request.resolved_command_topic)
+                payloads = payloads_for_scalar(scalar, der, request.resolved_command_topic)
                 entry = _entry_for(cert, "device", topic=request.resolved_topic)
-                issued.append(IssuedCredential(entry, key, cert, payloads))
+                issued.append(IssuedCredential(entry, scalar, cert, payloads))
             for credential in issued:
                 index.add(credential.entry, credential.cert_der)
             self._save(index)

@@ -101,9 +101,14 @@ def payloads_for(
     key: ec.EllipticCurvePrivateKey, cert_der: bytes, command_topic: str
 ) -> TlsKeyPayloads:
     """Both payloads, after the size guard."""
+    return payloads_for_scalar(private_scalar(key), cert_der, command_topic)
+
+
+def payloads_for_scalar(scalar: bytes, cert_der: bytes, command_topic: str) -> TlsKeyPayloads:
+    """Both payloads from the key's 32-byte scalar, after the size guard."""
     command_chars, packet_bytes = check_certificate_size(cert_der, command_topic)
     return TlsKeyPayloads(
-        tlskey1=base64.b64encode(private_scalar(key)).decode(),
+        tlskey1=base64.b64encode(scalar).decode(),
         tlskey2=base64.b64encode(cert_der).decode(),
         der_bytes=len(cert_der),
         command_chars=command_chars,
