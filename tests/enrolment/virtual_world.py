@@ -22,26 +22,13 @@ from custom_components.tasmota_tls.discovery import TasmotaDevice, parse_discove
 from custom_components.tasmota_tls.enrolment import EnrolmentOptions
 from custom_components.tasmota_tls.enrolment.plain_transport import PlainTransport
 from custom_components.tasmota_tls.pki import PkiStore, tasmota_fingerprint
-from tests.helpers.mosquitto import MosquittoBroker, free_port
+from tests.helpers.mosquitto import PLAIN_LISTENER, TLS_LISTENER, MosquittoBroker, free_port
 from virtual_tasmota import DeviceFaults, Fleet, VirtualDevice
 
 from .conftest import PASSPHRASE, Issued
 
 BROKER_NAME = "localhost"  # the device's MqttHost; the broker certificate names it
 USER_RULE = "ON Power1#State DO Publish stat/x/power %value% ENDON"
-
-PLAIN_LISTENER = """
-allow_anonymous true
-listener {port} 127.0.0.1
-"""
-TLS_LISTENER = """
-listener {tls_port} 127.0.0.1
-cafile %(dir)s/ca.crt
-certfile %(dir)s/broker.crt
-keyfile %(dir)s/broker.key
-require_certificate true
-use_identity_as_username true
-"""
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,6 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.tasmota_tls.config_flow import DEFAULT_OPTIONS
 from custom_components.tasmota_tls.const import DOMAIN
 from custom_components.tasmota_tls.enrolment import EnrolmentStep
 from custom_components.tasmota_tls.pki import PkiStore
@@ -33,10 +32,10 @@ from tests.helpers.mosquitto import MosquittoBroker, free_port
 from tests.integration.helpers import collect_events, state_of, wait_for
 from tests.integration.test_real_broker import (
     BROKER_NAME,
-    PASSPHRASE,
     PLAIN_LISTENER,
     TLS_LISTENER,
     make_pki,
+    real_broker_entries,
 )
 from virtual_tasmota import Fleet, VirtualDevice
 
@@ -116,23 +115,7 @@ async def test_restart_during_enrolments(
         restart_delay=1.5,  # a wide window between the switch and the TLS connection
         rule_timer_scale=0.02,
     )
-    mqtt_entry = MockConfigEntry(
-        domain="mqtt", data={"broker": "127.0.0.1", "port": plain_port}, version=1, minor_version=2
-    )
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Real CA",
-        unique_id="real-ca",
-        data={
-            "store_id": "real",
-            "ca_source": "create",
-            "custody": "unattended",
-            "passphrase": PASSPHRASE,
-            "broker_host": BROKER_NAME,
-            "broker_port": tls_port,
-        },
-        options={**DEFAULT_OPTIONS, "http_port": http_port, "rollback_minutes": 1},
-    )
+    mqtt_entry, entry = real_broker_entries(plain_port, tls_port, http_port)
 
     async def start() -> None:
         for loaded in (mqtt_entry, entry):

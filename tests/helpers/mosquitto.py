@@ -73,6 +73,22 @@ def _tcp_ports(listening_only: bool = False) -> set[int]:
 _handed_out: set[int] = set()
 
 
+# A plaintext listener for unenrolled devices and Home Assistant, and a certificate-only
+# TLS listener (``% {"dir": folder}`` with ca.crt, broker.crt and broker.key in it).
+PLAIN_LISTENER = """
+allow_anonymous true
+listener {port} 127.0.0.1
+"""
+TLS_LISTENER = """
+listener {tls_port} 127.0.0.1
+cafile %(dir)s/ca.crt
+certfile %(dir)s/broker.crt
+keyfile %(dir)s/broker.key
+require_certificate true
+use_identity_as_username true
+"""
+
+
 def free_port(host: str = LOOPBACK) -> int:
     """A TCP port nothing uses right now, below the kernel's ephemeral range.
 

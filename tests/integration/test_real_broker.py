@@ -29,6 +29,8 @@ from custom_components.tasmota_tls.config_flow import DEFAULT_OPTIONS
 from custom_components.tasmota_tls.const import DOMAIN
 from custom_components.tasmota_tls.pki import PkiStore, tasmota_fingerprint
 from tests.helpers.mosquitto import (
+    PLAIN_LISTENER,
+    TLS_LISTENER,
     MosquittoBroker,
     free_port,
 )
@@ -39,18 +41,29 @@ from .helpers import collect_events, state_of, wait_for
 PASSPHRASE = "real broker passphrase"
 BROKER_NAME = "localhost"  # the devices' MqttHost; the broker certificate names it
 
-PLAIN_LISTENER = """
-allow_anonymous true
-listener {port} 127.0.0.1
-"""
-TLS_LISTENER = """
-listener {tls_port} 127.0.0.1
-cafile %(dir)s/ca.crt
-certfile %(dir)s/broker.crt
-keyfile %(dir)s/broker.key
-require_certificate true
-use_identity_as_username true
-"""
+
+def real_broker_entries(
+    plain_port: int, tls_port: int, http_port: int
+) -> tuple[MockConfigEntry, MockConfigEntry]:
+    """HA's MQTT entry on the broker's plain listener, and ours for its TLS listener."""
+    mqtt_entry = MockConfigEntry(
+        domain="mqtt", data={"broker": "127.0.0.1", "port": plain_port}, version=1, minor_version=2
+    )
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Real CA",
+        unique_id="real-ca",
+        data={
+            "store_id": "real",
+            "ca_source": "create",
+            "custody": "unattended",
+            "passphrase": PASSPHRASE,
+            "broker_host": BROKER_NAME,
+            "broker_port": tls_port,
+        },
+        options={**DEFAULT_OPTIONS, "http_port": http_port, "rollback_minutes": 1},
+    )
+    return mqtt_entry, entry
 
 
 @pytest.fixture(autouse=True)
@@ -115,26 +128,7 @@ async def real_world(
         restart_delay=0.05,
         rule_timer_scale=0.02,  # the one-minute rollback takes about a second
     )
-    mqtt_entry = MockConfigEntry(
-        domain="mqtt",
-        data={"broker": "127.0.0.1", "port": plain_port},
-        version=1,
-        minor_version=2,
-    )
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Real CA",
-        unique_id="real-ca",
-        data={
-            "store_id": "real",
-            "ca_source": "create",
-            "custody": "unattended",
-            "passphrase": PASSPHRASE,
-            "broker_host": BROKER_NAME,
-            "broker_port": tls_port,
-        },
-        options={**DEFAULT_OPTIONS, "http_port": http_port, "rollback_minutes": 1},
-    )
+    mqtt_entry, entry = real_broker_entries(plain_port, tls_port, http_port)
     async with fleet:
         mqtt_entry.add_to_hass(hass)
         assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
