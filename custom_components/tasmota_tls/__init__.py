@@ -14,6 +14,7 @@ from homeassistant.helpers.typing import ConfigType
 
 from .ca import CertificateAuthority, bundle_directory, store_directory
 from .const import CONF_STORE_ID, DOMAIN
+from .device_links import async_remove_orphaned_entities
 from .issues import async_clear_entry_issues
 from .journal import EnrolmentJournal
 from .lifecycle import Lifecycle
@@ -60,6 +61,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: TasmotaTlsConfigEntry) -
     lifecycle = Lifecycle(hass, entry, manager)
     entry.runtime_data = TasmotaTlsData(ca=ca, manager=manager, lifecycle=lifecycle)
 
+    async_remove_orphaned_entities(hass, entry.entry_id)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(manager.async_stop)
     await manager.async_start()

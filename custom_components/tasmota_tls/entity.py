@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from homeassistant.helpers.device_registry import (
-    CONNECTION_NETWORK_MAC,
-    DeviceEntryType,
-    DeviceInfo,
-)
+from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 
 from .const import DOMAIN
-from .discovery import registry_mac
+from .device_links import async_drop_replaced_own_device, mac_connection, tasmota_device
 from .manager import TlsManager
 
 
@@ -35,21 +31,33 @@ class TasmotaTlsDeviceEntity(TasmotaTlsEntity):
     """An entity attached to the Tasmota device through its MAC address."""
 
     def __init__(self, manager: TlsManager, mac: str, description: EntityDescription) -> None:
-        """Attach to the device the Tasmota integration registered (same MAC connection)."""
+        """Link to the Tasmota integration's device for the MAC, else to one of ours.
+
+        Linking (``device_entry``) keeps our config entry off the Tasmota device, which
+        since Home Assistant 2026.8 belongs to the Tasmota entry alone (device_links.py).
+        """
         super().__init__(manager, description)
         self.mac = mac
         state = manager.device_state(mac)
         assert state is not None
         device = state.device
         self._attr_unique_id = f"{manager.entry.entry_id}_{mac}_{description.key}"
-        self._attr_device_info = DeviceInfo(
-            connections={(CONNECTION_NETWORK_MAC, registry_mac(mac))},
-            identifiers={(DOMAIN, mac)},
-            name=device.name,
-            manufacturer="Tasmota",
-            model=device.model or None,
-            sw_version=device.firmware or None,
-        )
+        if (linked := tasmota_device(manager.hass, mac)) is not None:
+            self.device_entry = linked
+        else:
+            self._attr_device_info = DeviceInfo(
+                connections={mac_connection(mac)},
+                identifiers={(DOMAIN, mac)},
+                name=device.name,
+                manufacturer="Tasmota",
+                model=device.model or None,
+                sw_version=device.firmware or None,
+            )
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the manager; the last entity to move off our own device removes it."""
+        await super().async_added_to_hass()
+        async_drop_replaced_own_device(self.hass, self.manager.entry.entry_id, self.mac)
 
     @property
     def available(self) -> bool:

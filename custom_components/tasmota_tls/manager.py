@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_call_later
 from homeassistant.util import dt as dt_util
@@ -51,6 +50,7 @@ from .const import (
     FIRMWARE_DOCS_URL,
     VALIDATION_FINGERPRINT,
 )
+from .device_links import DeviceLinkFollower, device_for
 from .discovery import TasmotaDevice
 from .enrolment import (
     Enroller,
@@ -119,6 +119,7 @@ class TlsManager:
         """Resume what a restart interrupted, then follow discovery."""
         self._to_resume = {record.mac: record for record in self.journal.pending()}
         await self.pins.async_load()
+        DeviceLinkFollower(self.hass, self.entry, self.tracker.devices).async_start()
         await self.tracker.async_start()
         if self._to_resume:
             self.entry.async_on_unload(
@@ -664,8 +665,8 @@ class TlsManager:
     # ---- events ------------------------------------------------------------------
 
     def ha_device_id(self, mac: str) -> str | None:
-        """The device registry ID of the Tasmota device."""
-        device = dr.async_get(self.hass).async_get_device(identifiers={(DOMAIN, mac)})
+        """The device registry ID of the device our entities of ``mac`` are on."""
+        device = device_for(self.hass, self.entry.entry_id, mac)
         return device.id if device else None
 
     @callback

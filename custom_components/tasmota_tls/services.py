@@ -33,6 +33,7 @@ from .const import (
     SERVICE_RENEW,
     SERVICE_REVOKE,
 )
+from .device_links import mac_of_device
 from .export import write_trust_anchor
 from .models import TasmotaTlsConfigEntry
 from .pki.profiles import REVOCATION_REASONS
@@ -80,15 +81,18 @@ def _entry_for_call(hass: HomeAssistant, call: ServiceCall) -> TasmotaTlsConfigE
 
 
 def _device_for_call(hass: HomeAssistant, call: ServiceCall) -> tuple[TasmotaTlsConfigEntry, str]:
-    """The entry and MAC behind the call's device_id."""
+    """The entry and MAC behind the call's device_id.
+
+    The device is usually the Tasmota integration's (our entities link to it), else
+    our own for the MAC: either way its MAC connection names the device. The CA's
+    service device has none.
+    """
     device = dr.async_get(hass).async_get(call.data[ATTR_DEVICE_ID])
-    if device is not None:
+    mac = mac_of_device(device) if device is not None else None
+    if mac is not None:
         for entry in _loaded_entries(hass):
-            if entry.entry_id not in device.config_entries:
-                continue
-            for domain, identifier in device.identifiers:
-                if domain == DOMAIN and identifier != entry.entry_id:
-                    return entry, identifier
+            if entry.runtime_data.manager.device_state(mac) is not None:
+                return entry, mac
     raise ServiceValidationError(translation_domain=DOMAIN, translation_key="device_not_found")
 
 

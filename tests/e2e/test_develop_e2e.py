@@ -27,6 +27,7 @@ from tests.e2e.develop_process import (
     processes_mentioning,
     running_develop,
 )
+from tests.helpers.mosquitto import connected_line
 
 DEVICES = 5
 
@@ -61,7 +62,7 @@ def tls_sessions(log: str, tls_port: int) -> dict[str, tuple[str, str]]:
     on_tls = set(re.findall(rf"New connection from ([\d.]+:\d+) on port {tls_port}\.", log))
     sessions = {}
     for address, client_id, username in re.findall(
-        r"New client connected from ([\d.]+:\d+) as (\S+) \(p\d, c\d, k\d+, u'([^']+)'\)", log
+        connected_line(address=r"([\d.]+:\d+)", client=r"(\S+)", user="([^']+)"), log
     ):
         if address in on_tls:
             sessions[username] = (address, client_id)

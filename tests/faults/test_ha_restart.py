@@ -22,14 +22,13 @@ from unittest.mock import patch
 import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.tasmota_tls.const import DOMAIN
 from custom_components.tasmota_tls.enrolment import EnrolmentStep
 from custom_components.tasmota_tls.pki import PkiStore
 from tests.helpers.mosquitto import MosquittoBroker, free_port
-from tests.integration.helpers import collect_events, state_of, wait_for
+from tests.integration.helpers import collect_events, device_of, state_of, wait_for
 from tests.integration.test_real_broker import (
     BROKER_NAME,
     PLAIN_LISTENER,
@@ -83,7 +82,7 @@ def step_of(entry: MockConfigEntry, mac: str) -> EnrolmentStep | None:
 
 
 async def enroll(hass: HomeAssistant, mac: str) -> None:
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, mac)})
+    device = device_of(hass, mac)
     assert device is not None
     await hass.services.async_call(DOMAIN, "enroll", {"device_id": device.id}, blocking=True)
 

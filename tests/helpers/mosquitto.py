@@ -17,15 +17,19 @@ logging to stderr, which goes to ``<dir>/mosquitto.log``::
     '''
     with MosquittoBroker(config, tmp_path) as broker:
         port = broker.ports["tls_port"]
-        broker.wait_for_log(r"New client connected from \\S+ as dev1 \\(p2, c1, k30, u'dev1'\\)")
+        broker.wait_for_log(connected_line(client="dev1", user="dev1"))
 
-Mosquitto 2.0 log lines worth asserting on (after a ``<epoch seconds>: `` prefix):
+Mosquitto log lines worth asserting on (after a ``<epoch seconds>: `` prefix). Debian 12
+ships 2.0, Debian testing 2.1, which writes some of them differently; assert through
+``connected_line`` and ``disconnected_line``, which accept both:
 - ``New connection from 127.0.0.1:PORT on port LISTENER.``
 - ``New client connected from 127.0.0.1:PORT as CLIENT_ID (p2, c1, k30, u'USERNAME').``
-  (p2 = MQTT 3.1.1, c1 = clean session, k = keepalive; with use_identity_as_username
-  the username is the client certificate's CN)
+  (c1 = clean session, k = keepalive; the protocol is p2 for MQTT 3.1.1 in 2.0 and p4
+  in 2.1; with use_identity_as_username the username is the client certificate's CN)
 - ``Client <unknown> disconnected: Protocol error.`` (TLS handshake refused)
-- ``Client CLIENT_ID disconnected.`` / ``Client CLIENT_ID closed its connection.``
+- 2.0: ``Client CLIENT_ID disconnected.`` / ``Client CLIENT_ID closed its connection.``;
+  2.1: ``Client CLIENT_ID [127.0.0.1:PORT] disconnected.`` /
+  ``Client CLIENT_ID [127.0.0.1:PORT] disconnected: connection closed by client.``
 - ``Reloading config.`` after SIGHUP.
 """
 
@@ -53,6 +57,32 @@ log_dest stderr
 log_type all
 connection_messages true
 """
+
+
+def connected_line(
+    client: str = r"\S+",
+    user: str | None = None,
+    address: str = r"\S+",
+    *,
+    anonymous: bool = False,
+) -> str:
+    """Regex of a 'New client connected' line; ``client``, ``user``, ``address`` are regexes.
+
+    Without ``user``, a line with or without a username matches; ``anonymous`` matches
+    only a client that sent no username.
+    """
+    if anonymous:
+        username = ""
+    elif user is not None:
+        username = rf", u'{user}'"
+    else:
+        username = r"(?:, u'[^']*')?"
+    return rf"New client connected from {address} as {client} \(p\d, c\d, k\d+{username}\)"
+
+
+def disconnected_line(client: str) -> str:
+    """Regex of the line Mosquitto 2.0 or 2.1 logs when ``client`` (a regex) goes away."""
+    return rf"Client {client} (?:\[\S+\] )?(?:disconnected|closed its connection)"
 
 
 def _tcp_ports(listening_only: bool = False) -> set[int]:
@@ -302,7 +332,7 @@ class MosquittoBroker:
     def connected_usernames(self, since: int = 0) -> list[tuple[str, str]]:
         """(client id, username) of each 'New client connected' line after ``since``."""
         return re.findall(
-            r"New client connected from \S+ as (\S+) \(p\d, c\d, k\d+, u'([^']*)'\)",
+            connected_line(client=r"(\S+)", user="([^']*)"),
             self.log_text()[since:],
         )
 

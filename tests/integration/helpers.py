@@ -8,9 +8,11 @@ from typing import Any
 
 from homeassistant.const import MATCH_ALL
 from homeassistant.core import Event, HomeAssistant, State, callback
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 
 from custom_components.tasmota_tls.const import DOMAIN, EVENT_TASMOTA_TLS
+from custom_components.tasmota_tls.device_links import mac_connection
 
 
 async def wait_for(
@@ -58,3 +60,10 @@ def collect_events(hass: HomeAssistant) -> list[dict[str, Any]]:
 
     hass.bus.async_listen(EVENT_TASMOTA_TLS, record)
     return events
+
+
+def device_of(hass: HomeAssistant, mac: str) -> dr.DeviceEntry:
+    """The one registry device with ``mac``'s connection (never two for one MAC)."""
+    devices = dr.async_get(hass).async_get_devices(connections={mac_connection(mac)})
+    assert len(devices) == 1, f"{len(devices)} devices for {mac}: {devices}"
+    return devices[0]

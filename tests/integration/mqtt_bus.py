@@ -53,8 +53,9 @@ class MqttBus:
             self.retained.pop(topic, None)
         async_fire_mqtt_message(self.hass, topic, payload, 0, False)
 
-    def _on_subscribe(self, topics: Any, qos: int = 0) -> Any:
-        result = self._subscribe(topics, qos)
+    def _on_subscribe(self, topics: Any, qos: int = 0, *args: Any, **kwargs: Any) -> Any:
+        # Home Assistant's client (2026.x) also passes MQTT v5 ``properties``.
+        result = self._subscribe(topics, qos, *args, **kwargs)
         filters = [t for t, _ in topics] if isinstance(topics, list) else [topics]
         for topic_filter in filters:
             for topic, payload in list(self.retained.items()):
@@ -64,10 +65,18 @@ class MqttBus:
                     )
         return result
 
-    def _on_publish(self, topic: str, payload: Any, qos: int = 0, retain: bool = False) -> Any:
+    def _on_publish(
+        self,
+        topic: str,
+        payload: Any,
+        qos: int = 0,
+        retain: bool = False,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
         text = payload.decode() if isinstance(payload, bytes) else str(payload or "")
         self.published.append((topic, text, retain))
-        result = self._publish(topic, payload, qos, retain)
+        result = self._publish(topic, payload, qos, retain, *args, **kwargs)
         for responder in self.responders:
             for reply_topic, reply in responder(topic, text) or []:
                 self.hass.loop.call_soon(

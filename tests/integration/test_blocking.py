@@ -14,7 +14,6 @@ from homeassistant import block_async_io
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
@@ -26,7 +25,7 @@ from custom_components.tasmota_tls.const import DOMAIN
 from custom_components.tasmota_tls.pki import PkiStore
 
 from .conftest import BROKER_HOST, install, make_ca
-from .helpers import state_of, wait_for
+from .helpers import device_of, state_of, wait_for
 from .mqtt_bus import MqttBus
 from .playback_device import BrokerView, PlaybackDevice
 
@@ -144,7 +143,7 @@ async def test_no_blocking_calls_in_the_event_loop(
     )
     device.announce()
     await wait_for(hass, lambda: bool(hass.states.async_entity_ids("button")))
-    device_entry = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, MAC)})
+    device_entry = device_of(hass, MAC)
     assert device_entry is not None
     await hass.services.async_call(DOMAIN, "enroll", {"device_id": device_entry.id}, blocking=True)
     await wait_for(

@@ -6,15 +6,13 @@ import pytest
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
-from homeassistant.helpers import entity_registry as er
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.tasmota_tls import async_remove_config_entry_device
 from custom_components.tasmota_tls.const import DOMAIN
 from custom_components.tasmota_tls.pki import PkiStore
 
 from .conftest import PASSPHRASE, discovery_payload, install
-from .helpers import state_of, wait_for
+from .helpers import device_of, state_of, wait_for
 from .mqtt_bus import MqttBus
 from .playback_device import answer_status6
 
@@ -25,41 +23,6 @@ CONFIG_TOPIC = f"tasmota/discovery/{MAC}/config"
 
 def issue_for_topic(store: PkiStore) -> None:
     store.issue_device(PASSPHRASE, TOPIC, topic=TOPIC)
-
-
-async def test_entities_attach_to_the_tasmota_device(
-    hass: HomeAssistant, mqtt_bus: MqttBus
-) -> None:
-    """The Tasmota integration's device (same MAC) gets our entities; no second device."""
-    tasmota_entry = MockConfigEntry(domain="tasmota", data={})
-    tasmota_entry.add_to_hass(hass)
-    registry = dr.async_get(hass)
-    tasmota_device = registry.async_get_or_create(
-        config_entry_id=tasmota_entry.entry_id,
-        connections={(dr.CONNECTION_NETWORK_MAC, MAC)},  # as HA's tasmota registers it
-        name="Kitchen plug",
-    )
-    installed = await install(hass)
-    mqtt_bus.retain(CONFIG_TOPIC, discovery_payload())
-    await wait_for(hass, lambda: bool(hass.states.async_entity_ids("button")))
-
-    entities = er.async_entries_for_device(er.async_get(hass), tasmota_device.id)
-    assert {entity.unique_id for entity in entities} == {
-        f"{installed.entry.entry_id}_{MAC}_{key}"
-        for key in ("tls_status", "certificate_expiry", "tls_connected", "enrol", "renew")
-    }
-    device = registry.async_get(tasmota_device.id)
-    assert device is not None
-    assert installed.entry.entry_id in device.config_entries
-    assert (DOMAIN, MAC) in device.identifiers
-    # The CA's own service device is separate.
-    ca_device = registry.async_get_device(identifiers={(DOMAIN, installed.entry.entry_id)})
-    assert ca_device is not None
-    assert ca_device.entry_type is dr.DeviceEntryType.SERVICE
-    assert len(dr.async_entries_for_config_entry(registry, installed.entry.entry_id)) == 2
-    assert state_of(hass, "sensor", f"{installed.entry.entry_id}_{MAC}_tls_status").name == (
-        "Kitchen plug TLS status"
-    )
 
 
 async def test_status_follows_lwt_and_status6(hass: HomeAssistant, mqtt_bus: MqttBus) -> None:
@@ -123,9 +86,10 @@ async def test_removed_device(
     entry = installed.entry
     mqtt_bus.retain(CONFIG_TOPIC, discovery_payload())
     await wait_for(hass, lambda: bool(hass.states.async_entity_ids("button")))
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, MAC)})
-    assert device is not None
-    ca_device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, entry.entry_id)})
+    device = device_of(hass, MAC)
+    ca_device = dr.async_get(hass).async_get_device_by_identifier(
+        (DOMAIN, entry.entry_id), entry.entry_id
+    )
     assert ca_device is not None
 
     assert not await async_remove_config_entry_device(hass, entry, device)

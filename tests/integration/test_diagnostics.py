@@ -14,7 +14,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
@@ -24,7 +23,7 @@ from custom_components.tasmota_tls.const import DOMAIN
 from custom_components.tasmota_tls.pki import PkiStore
 
 from .conftest import BROKER_HOST, PASSPHRASE, install
-from .helpers import collect_events, state_of, wait_for
+from .helpers import collect_events, device_of, state_of, wait_for
 from .mqtt_bus import MqttBus
 from .playback_device import BrokerView, PlaybackDevice
 
@@ -83,7 +82,7 @@ async def test_no_secret_in_diagnostics_events_logs_or_errors(
     )
     device.announce()
     await wait_for(hass, lambda: bool(hass.states.async_entity_ids("button")))
-    device_id = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, MAC)})
+    device_id = device_of(hass, MAC)
     assert device_id is not None
     await hass.services.async_call(DOMAIN, "enroll", {"device_id": device_id.id}, blocking=True)
     await wait_for(

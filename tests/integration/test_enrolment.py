@@ -10,7 +10,6 @@ from unittest.mock import patch
 
 import pytest
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
@@ -20,7 +19,7 @@ from custom_components.tasmota_tls.enrolment import EnrolmentRecord, EnrolmentSt
 from custom_components.tasmota_tls.pki import PkiStore
 
 from .conftest import BROKER_HOST, install
-from .helpers import collect_events, state_of, wait_for
+from .helpers import collect_events, device_of, state_of, wait_for
 from .mqtt_bus import MqttBus
 from .playback_device import BrokerView, PlaybackDevice
 
@@ -98,7 +97,7 @@ async def test_enrol_from_discovery_to_tls(
     assert journal["records"][MAC]["step"] == "done"
     assert journal["certificates"][MAC] == issued.serial
 
-    device_id = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, MAC)})
+    device_id = device_of(hass, MAC)
     assert device_id is not None
     enrolled = [e for e in events if e["type"] == "enrolled"]
     assert enrolled == [
@@ -292,7 +291,7 @@ async def test_exported_bundle_follows_enrolment_and_revocation(
     await wait_for(hass, lambda: status(hass, entry_id) == "connected_tls")
     assert seen_in_acl_at_switch == [True]
 
-    device_entry = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, MAC)})
+    device_entry = device_of(hass, MAC)
     assert device_entry is not None
     await hass.services.async_call(
         DOMAIN, "revoke", {"device_id": device_entry.id}, blocking=True, return_response=True

@@ -22,7 +22,6 @@ from urllib.parse import quote
 import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.tasmota_tls.config_flow import DEFAULT_OPTIONS
@@ -32,11 +31,12 @@ from tests.helpers.mosquitto import (
     PLAIN_LISTENER,
     TLS_LISTENER,
     MosquittoBroker,
+    connected_line,
     free_port,
 )
 from virtual_tasmota import Fleet, VirtualDevice
 
-from .helpers import collect_events, state_of, wait_for
+from .helpers import collect_events, device_of, state_of, wait_for
 
 PASSPHRASE = "real broker passphrase"
 BROKER_NAME = "localhost"  # the devices' MqttHost; the broker certificate names it
@@ -151,7 +151,7 @@ async def enrol(hass: HomeAssistant, world: World) -> tuple[str, list[dict[str, 
     unique_id = f"{world.entry.entry_id}_{mac}_tls_status"
     await wait_for(hass, lambda: bool(hass.states.async_entity_ids("button")), 20)
     await wait_for(hass, lambda: state_of(hass, "sensor", unique_id).state == "not_enrolled", 20)
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, mac)})
+    device = device_of(hass, mac)
     assert device is not None
     events = collect_events(hass)
     await hass.services.async_call(DOMAIN, "enroll", {"device_id": device.id}, blocking=True)
@@ -179,9 +179,7 @@ async def test_device_enrolled_and_connected_over_tls(
             world.tls_port,
         )
         # The broker saw the device's own certificate: its CN is the MQTT user name.
-        await world.broker.async_wait_for_log(
-            rf"New client connected from \S+ as \S+ \(p\d, c\d, k\d+, u'{virtual.topic}'\)"
-        )
+        await world.broker.async_wait_for_log(connected_line(user=virtual.topic))
         entry_id, mac = world.entry.entry_id, virtual.mac
         assert state_of(hass, "binary_sensor", f"{entry_id}_{mac}_tls_connected").state == "on"
         assert [e["type"] for e in events] == ["enrolled"]

@@ -11,7 +11,6 @@ import pytest
 from cryptography import x509
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 
 from custom_components.tasmota_tls.const import DOMAIN
@@ -19,7 +18,7 @@ from custom_components.tasmota_tls.pki import PkiStore, tasmota_fingerprint
 from custom_components.tasmota_tls.pki.trust_anchor import firmware_headers
 
 from .conftest import PASSPHRASE, discovery_payload, install
-from .helpers import collect_events, state_of, wait_for
+from .helpers import collect_events, device_of, state_of, wait_for
 from .mqtt_bus import MqttBus
 from .playback_device import answer_status6
 
@@ -42,7 +41,7 @@ async def discovered(hass: HomeAssistant, bus: MqttBus) -> str:
     """Announce the device; return its device registry ID."""
     bus.retain(f"tasmota/discovery/{MAC}/config", discovery_payload())
     await wait_for(hass, lambda: bool(hass.states.async_entity_ids("button")))
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, MAC)})
+    device = device_of(hass, MAC)
     assert device is not None
     return device.id
 

@@ -18,7 +18,6 @@ import pytest
 from aiohttp import web
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
@@ -27,7 +26,7 @@ from custom_components.tasmota_tls.const import DOMAIN
 from tests.helpers.mosquitto import free_port
 
 from .conftest import BROKER_HOST, discovery_payload, install
-from .helpers import collect_events, entity_id, state_of, wait_for
+from .helpers import collect_events, device_of, entity_id, state_of, wait_for
 from .mqtt_bus import MqttBus
 from .playback_device import BrokerView, PlaybackDevice
 
@@ -108,7 +107,7 @@ async def press(hass: HomeAssistant, entry_id: str, key: str) -> None:
 
 async def refused_everywhere(hass: HomeAssistant, entry: Any) -> None:
     """Button, actions and automatic renewal: none starts an operation."""
-    device_id = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, MAC)})
+    device_id = device_of(hass, MAC)
     assert device_id is not None
     for attempt in ("renew_button", "enrol_button", "renew", "enroll"):
         with pytest.raises(ServiceValidationError) as refused:
