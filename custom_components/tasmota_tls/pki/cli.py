@@ -13,9 +13,11 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeAlias
 
 from cryptography.hazmat.primitives import serialization
 
+from . import dates
 from .errors import PkiError
 from .fingerprint import tasmota_fingerprint
 from .fsutil import KEY_MODE, atomic_write
@@ -26,7 +28,7 @@ from .trust_anchor import USER_CONFIG_OVERRIDE_SNIPPET, firmware_headers
 PASSPHRASE_ENV = "TASMOTA_TLS_PASSPHRASE"  # noqa: S105 (a variable name, not a secret)
 # Devices issued per index write when several names are given.
 BATCH = 256
-type Handler = Callable[[argparse.Namespace, PkiStore], int]
+Handler: TypeAlias = Callable[[argparse.Namespace, PkiStore], int]
 
 
 class CliError(Exception):
@@ -77,7 +79,7 @@ def cmd_init(args: argparse.Namespace, store: PkiStore) -> int:
         days=args.days,
     )
     print(f"Created CA {args.cn!r} ({args.algo.upper()}) in {store.directory}")
-    print(f"Valid until {cert.not_valid_after_utc:%Y-%m-%d}")
+    print(f"Valid until {dates.not_after(cert):%Y-%m-%d}")
     if args.algo == "ec":
         print("Note: an EC CA needs ESP32 devices with newer firmware; ESP8266 verifies RSA only.")
     return 0
@@ -219,7 +221,7 @@ def cmd_crl(args: argparse.Namespace, store: PkiStore) -> int:
     pem = crl.public_bytes(serialization.Encoding.PEM)
     if args.out:
         atomic_write(Path(args.out), pem)
-        print(f"Wrote {args.out}; next update {crl.next_update_utc:%Y-%m-%d %H:%M} UTC")
+        print(f"Wrote {args.out}; next update {dates.next_update(crl):%Y-%m-%d %H:%M} UTC")
     else:
         sys.stdout.write(pem.decode())
     return 0

@@ -6,8 +6,9 @@ import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
+from . import dates
 from .acl import DeviceTopics, default_device_topics, device_topics_from_discovery
 from .cli import CliError, Handler, read_passphrase
 from .crl_status import CrlStatus, crl_status, load_crl
@@ -15,7 +16,7 @@ from .limits import DEFAULT_TLS_PORT
 from .mosquitto import DEFAULT_PID_FILE, LAYOUTS, BundleResult, reload_broker, write_bundle
 from .store import PkiStore, utcnow
 
-type Add = Callable[[str, Handler, str], argparse.ArgumentParser]
+Add: TypeAlias = Callable[[str, Handler, str], argparse.ArgumentParser]
 
 ONLINE_NOTE = (
     "A reload does not end open connections. A revoked device that is online stays "
@@ -152,7 +153,7 @@ def cmd_status(args: argparse.Namespace, store: PkiStore) -> int:
         crl = stored
     status = crl_status(crl, now)
     broker = store.broker_certificate()
-    broker_days = (broker.not_valid_after_utc - now).days if broker else None
+    broker_days = (dates.not_after(broker) - now).days if broker else None
     if args.json:
         print(_status_json(status, broker_days))
         return STATUS_EXIT[status.state]

@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeAlias
 
 from cryptography import x509
 
+from . import dates
 from .errors import PkiError
 
-type CrlState = Literal["fresh", "stale", "expired"]
+CrlState: TypeAlias = Literal["fresh", "stale", "expired"]
 WARN_FRACTION = 3  # warn when less than period / WARN_FRACTION remains
 
 
@@ -63,7 +64,7 @@ def crl_status(crl: x509.CertificateRevocationList, now: dt.datetime) -> CrlStat
     """How fresh a CRL is at ``now`` (timezone-aware)."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    last, nxt = crl.last_update_utc, crl.next_update_utc
+    last, nxt = dates.last_update(crl), dates.next_update(crl)
     state: CrlState = "fresh"
     if nxt is not None:
         if now >= nxt:

@@ -11,6 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from . import dates
 from .errors import PkiError, WrongPassphraseError
 from .index import IndexEntry, Kind
 from .keys import PrivateKey, decrypt_key
@@ -175,7 +176,7 @@ def read_pki(pki: Path, passphrase: str) -> ImportedPki:
             serial=f"{row.serial:x}",
             cn=row.cn,
             kind=_kind(cert),
-            not_before=cert.not_valid_before_utc if cert else None,
+            not_before=dates.not_before(cert) if cert else None,
             not_after=row.not_after,
             status="revoked" if row.status == "R" else "valid",
             revoked_at=row.revoked_at,

@@ -7,6 +7,7 @@ fingerprint: RSA hashes "ssh-rsa", e, n; EC hashes "ecdsa-sha2-nistp256" and the
 from __future__ import annotations
 
 import hashlib
+from typing import TypeAlias
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -14,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from .errors import PkiError
 
-type PublicKeySource = x509.Certificate | rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+PublicKeySource: TypeAlias = x509.Certificate | rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 
 ALL_ZERO = " ".join(["00"] * 20)  # learn the first key seen
 ALL_FF = " ".join(["FF"] * 20)  # accept any key

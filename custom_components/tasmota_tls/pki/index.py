@@ -8,13 +8,13 @@ import json
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 from .errors import StoreCorruptError
 from .fsutil import atomic_write
 
-type Kind = Literal["ca", "broker", "device", "ha_client", "imported"]
-type Status = Literal["valid", "revoked", "expired"]
+Kind: TypeAlias = Literal["ca", "broker", "device", "ha_client", "imported"]
+Status: TypeAlias = Literal["valid", "revoked", "expired"]
 
 INDEX_VERSION = 1
 

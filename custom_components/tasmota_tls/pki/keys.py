@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypeAlias
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from .errors import PkiError, WrongPassphraseError
 
-type PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-type KeyAlgorithm = Literal["rsa", "ec"]
+PrivateKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+KeyAlgorithm: TypeAlias = Literal["rsa", "ec"]
 
 
 def generate_key(algo: KeyAlgorithm) -> PrivateKey:

@@ -21,11 +21,11 @@ import signal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeAlias
 
 from cryptography.hazmat.primitives import serialization
 
-from . import bundle_text
+from . import bundle_text, dates
 from .acl import ADDON_SYSTEM_USERS, DeviceTopics, render_acl
 from .bundle_text import ListenerSettings
 from .crl_status import CrlStatus, crl_status
@@ -35,7 +35,7 @@ from .keys import plain_pem
 from .limits import DEFAULT_TLS_PORT
 from .store import PkiStore, utcnow
 
-type Layout = Literal["server", "ha-addon", "folder"]
+Layout: TypeAlias = Literal["server", "ha-addon", "folder"]
 LAYOUTS: tuple[Layout, ...] = ("server", "ha-addon", "folder")
 DEFAULT_PID_FILE = Path("/run/mosquitto/mosquitto.pid")  # Debian's mosquitto.conf pid_file
 DEFAULT_BOOTSTRAP_PORT = 1883
@@ -180,7 +180,7 @@ def write_bundle(
         skipped=skipped,
         crl=crl_status(crl, now),
         broker_host=bundle_text.common_name(broker_cert),
-        broker_not_after=broker_cert.not_valid_after_utc,
+        broker_not_after=dates.not_after(broker_cert),
     )
     out_dir = Path(out_dir)
     local_acl = out_dir / paths.local_acl

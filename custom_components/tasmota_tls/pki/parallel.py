@@ -14,6 +14,7 @@ import multiprocessing
 import signal
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from typing import TypeAlias
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -23,7 +24,7 @@ from . import profiles
 from .keys import PrivateKey, decrypt_key
 from .tlskey import private_scalar
 
-type Job = tuple[str, profiles.DnMode, Mapping[str, str] | None, int, int, dt.datetime]
+Job: TypeAlias = tuple[str, profiles.DnMode, Mapping[str, str] | None, int, int, dt.datetime]
 
 PR_SET_PDEATHSIG = 1
 _signer: tuple[PrivateKey, x509.Certificate] | None = None

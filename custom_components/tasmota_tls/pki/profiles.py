@@ -6,7 +6,7 @@ import datetime as dt
 import ipaddress
 import secrets
 from collections.abc import Iterable, Mapping
-from typing import Literal
+from typing import Literal, TypeAlias
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -17,7 +17,7 @@ from .errors import PkiError
 from .keys import PrivateKey
 from .names import parse_host
 
-type DnMode = Literal["cn_only", "org"]
+DnMode: TypeAlias = Literal["cn_only", "org"]
 
 # Org-style fields, in the order Easy-RSA writes them.
 ORG_FIELDS: dict[str, x509.ObjectIdentifier] = {

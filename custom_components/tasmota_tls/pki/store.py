@@ -26,7 +26,7 @@ from typing import IO
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from . import easyrsa, parallel, profiles
+from . import dates, easyrsa, parallel, profiles
 from .errors import NotFoundError, PkiError
 from .fsutil import KEY_MODE, atomic_write
 from .index import Index, IndexEntry, Kind, file_signature
@@ -458,8 +458,8 @@ def _entry_for(cert: x509.Certificate, kind: Kind, topic: str | None = None) -> 
         serial=f"{cert.serial_number:x}",
         cn=easyrsa.common_name(cert.subject),
         kind=kind,
-        not_before=cert.not_valid_before_utc,
-        not_after=cert.not_valid_after_utc,
+        not_before=dates.not_before(cert),
+        not_after=dates.not_after(cert),
         topic=topic,
     )
 
