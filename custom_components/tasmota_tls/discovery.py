@@ -14,16 +14,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from .pki.topics import PREFIX_CMND, PREFIX_STAT, PREFIX_TELE, TopicModel
+
 DISCOVERY_PREFIX = "tasmota/discovery"
 DISCOVERY_CONFIG_SUBSCRIPTION = f"{DISCOVERY_PREFIX}/+/config"
 
 _UNPUBLISHABLE = ("+", "\x00")  # '#' is dropped from topics, as the firmware does
 _MAC_RE = re.compile(r"^[0-9A-F]{12}$")
 _CONFIG_TOPIC_RE = re.compile(rf"^{re.escape(DISCOVERY_PREFIX)}/([0-9A-Fa-f]{{12}})/config$")
-
-PREFIX_CMND = 0
-PREFIX_STAT = 1
-PREFIX_TELE = 2
 
 
 @dataclass(frozen=True)
@@ -42,25 +40,14 @@ class TasmotaDevice:
     online_payload: str
     offline_payload: str
 
-    def topic_for(self, prefix_index: int, suffix: str) -> str:
-        """Expand the full topic for one prefix and append ``suffix``, as Tasmota does.
+    @property
+    def topics(self) -> TopicModel:
+        """The device's topics as the firmware builds them (pki.topics, one model)."""
+        return TopicModel(self.topic, self.full_topic, self.prefixes, self.hostname, self.mac)
 
-        Follows the firmware's GetTopic_P: a full topic without %prefix% gets
-        "/%prefix%" appended for commands only; %prefix% and %topic% are replaced
-        first, then %hostname% and %id% (the whole MAC, 12 hex digits); "#" is
-        dropped, "//" becomes "/", and the result ends with "/".
-        """
-        topic = self.full_topic
-        if prefix_index == PREFIX_CMND and "%prefix%" not in topic:
-            topic += "/%prefix%"  # the firmware keeps commands apart from replies
-        topic = topic.replace("%prefix%", self.prefixes[prefix_index])
-        topic = topic.replace("%topic%", self.topic)
-        topic = topic.replace("%hostname%", self.hostname)
-        topic = topic.replace("%id%", self.mac)
-        topic = topic.replace("#", "").replace("//", "/")
-        if not topic.endswith("/"):
-            topic += "/"
-        return topic + suffix
+    def topic_for(self, prefix_index: int, suffix: str) -> str:
+        """Expand the full topic for one prefix and append ``suffix``, as Tasmota does."""
+        return self.topics.topic_for(prefix_index, suffix)
 
     def command_topic(self, command: str) -> str:
         """Topic a command is published to, e.g. ``cmnd/plug/TLSKey1``."""

@@ -19,10 +19,9 @@ from typing import Any
 
 from .errors import PkiError
 from .names import validate_common_name
+from .topics import DEFAULT_FULL_TOPIC, DEFAULT_PREFIXES, TopicModel
 
 DISCOVERY_PREFIX = "tasmota/discovery"
-DEFAULT_FULL_TOPIC = "%prefix%/%topic%/"
-DEFAULT_PREFIXES = ("cmnd", "stat", "tele")
 DEFAULT_GROUP_TOPICS = ("tasmotas",)
 # Fallback topics are built from these literals, whatever the configured prefixes are.
 FALLBACK_PREFIXES = ("cmnd", "stat", "tele")
@@ -31,14 +30,6 @@ ADDON_SYSTEM_USERS = ("homeassistant", "addons")
 
 _MAC = re.compile(r"^[0-9A-F]{12}$")
 _FORBIDDEN = re.compile(r"[+#\s\x00]")
-
-
-def _expand(full_topic: str, prefix: str, topic: str, hostname: str, mac: str) -> str:
-    """GetTopic_P for a normal (non-fallback) topic, without the command suffix."""
-    text = full_topic.replace("%prefix%", prefix).replace("%topic%", topic)
-    text = text.replace("%hostname%", hostname).replace("%id%", mac)
-    text = text.replace("#", "").replace("//", "/")
-    return text if text.endswith("/") else text + "/"
 
 
 @dataclass(frozen=True)
@@ -62,11 +53,13 @@ class DeviceTopics:
             _check_topic(self.name, topic)
 
     # ---- the topics, as the device builds them ------------------------------
+    @property
+    def model(self) -> TopicModel:
+        """The device's topics, expanded as the firmware does (pki.topics)."""
+        return TopicModel(self.topic, self.full_topic, self.prefixes, self.hostname, self.mac or "")
+
     def _base(self, index: int) -> str:
-        full = self.full_topic
-        if index == 0 and "%prefix%" not in full:
-            full = full.rstrip("/") + "/%prefix%"  # Tasmota adds it so commands cannot loop
-        return _expand(full, self.prefixes[index], self.topic, self.hostname, self.mac or "")
+        return self.model.topic_for(index)
 
     @property
     def command_base(self) -> str:
@@ -105,8 +98,11 @@ class DeviceTopics:
         if not self.uses_group_and_fallback:
             return ()
         for group in self.group_topics:
+            group_model = TopicModel(
+                group, self.full_topic, self.prefixes, self.hostname, self.mac or ""
+            )
             for base in (
-                _expand(self.full_topic, self.prefixes[0], group, self.hostname, self.mac or ""),
+                group_model.command_topic(),
                 f"{FALLBACK_PREFIXES[0]}/{group}/",
             ):
                 if base not in bases:

@@ -23,6 +23,7 @@ from .fingerprint import tasmota_fingerprint
 from .fsutil import KEY_MODE, atomic_write
 from .limits import BROKER_DAYS, CA_DAYS, CRL_DAYS, DEVICE_DAYS, HA_CLIENT_DAYS
 from .store import DeviceRequest, IssuedCredential, PkiStore, utcnow
+from .topics import TopicModel, parse_prefixes
 from .trust_anchor import USER_CONFIG_OVERRIDE_SNIPPET, firmware_headers
 
 PASSPHRASE_ENV = "TASMOTA_TLS_PASSPHRASE"  # noqa: S105 (a variable name, not a secret)
@@ -135,9 +136,14 @@ def _device_output(credential: IssuedCredential, as_json: bool) -> None:
 
 
 def _command_topic(args: argparse.Namespace, name: str) -> str:
-    topic = args.topic or name
-    prefix, _, _ = args.prefixes.partition(",")
-    return args.full_topic.replace("%prefix%", prefix).replace("%topic%", topic) + "TLSKey2"
+    # The size guard checks this topic: the firmware's expansion (pki.topics), with the
+    # host name and MAC, which the CLI does not know, at their longest.
+    try:
+        prefixes = parse_prefixes(args.prefixes)
+    except ValueError as err:
+        raise CliError(f"--prefixes: {err}") from None
+    model = TopicModel(args.topic or name, args.full_topic, prefixes, hostname=None, mac=None)
+    return model.command_topic("TLSKey2")
 
 
 def cmd_device(args: argparse.Namespace, store: PkiStore) -> int:
