@@ -30,6 +30,9 @@ class IndexEntry:
     revoked_at: dt.datetime | None = None
     reason: str | None = None
     topic: str | None = None
+    # The device (12 hex digits) a certificate was issued for. Older stores have none;
+    # left out of the file when unknown, so they read back exactly as they were.
+    mac: str | None = None
 
     @property
     def serial_int(self) -> int:
@@ -48,6 +51,8 @@ class IndexEntry:
         # Every field is an immutable value: a shallow copy (asdict deep-copies, and the
         # index of a large fleet is written often).
         data = {f.name: getattr(self, f.name) for f in fields(self)}
+        if data["mac"] is None:
+            del data["mac"]
         for name in ("not_before", "not_after", "revoked_at"):
             if data[name] is not None:
                 data[name] = data[name].isoformat()

@@ -60,6 +60,7 @@ class DeviceRequest:
     days: int = DEVICE_DAYS
     dn_mode: profiles.DnMode = "cn_only"
     org: Mapping[str, str] | None = None
+    mac: str | None = None  # the device it is for: recorded in its index entry
 
     @property
     def resolved_topic(self) -> str:
@@ -226,9 +227,10 @@ class PkiStore:
         days: int = DEVICE_DAYS,
         dn_mode: profiles.DnMode = "cn_only",
         org: Mapping[str, str] | None = None,
+        mac: str | None = None,
     ) -> IssuedCredential:
         """An EC P-256 key and a small certificate, checked against the device's limits first."""
-        request = DeviceRequest(name, topic, command_topic, days, dn_mode, org)
+        request = DeviceRequest(name, topic, command_topic, days, dn_mode, org, mac)
         return self.issue_devices(passphrase, [request])[0]
 
     def issue_devices(
@@ -261,7 +263,7 @@ class PkiStore:
             for request, (scalar, der) in zip(requests, signed, strict=True):
                 cert = x509.load_der_x509_certificate(der)
                 payloads = payloads_for_scalar(scalar, der, request.resolved_command_topic)
-                entry = _entry_for(cert, "device", topic=request.resolved_topic)
+                entry = _entry_for(cert, "device", topic=request.resolved_topic, mac=request.mac)
                 issued.append(IssuedCredential(entry, scalar, cert, payloads))
             for credential in issued:
                 index.add(credential.entry, credential.cert_der)
@@ -453,7 +455,9 @@ def _load_cert(path: Path) -> x509.Certificate:
         raise PkiError(f"{path} is not a PEM certificate.", code="store_corrupt") from err
 
 
-def _entry_for(cert: x509.Certificate, kind: Kind, topic: str | None = None) -> IndexEntry:
+def _entry_for(
+    cert: x509.Certificate, kind: Kind, topic: str | None = None, mac: str | None = None
+) -> IndexEntry:
     return IndexEntry(
         serial=f"{cert.serial_number:x}",
         cn=easyrsa.common_name(cert.subject),
@@ -461,6 +465,7 @@ def _entry_for(cert: x509.Certificate, kind: Kind, topic: str | None = None) -> 
         not_before=dates.not_before(cert),
         not_after=dates.not_after(cert),
         topic=topic,
+        mac=mac,
     )
 
 
