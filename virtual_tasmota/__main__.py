@@ -12,7 +12,7 @@ import socket
 import sys
 from pathlib import Path
 
-from .fleet import Fleet
+from .fleet import FIRMWARE_VERSIONS, Fleet
 
 
 def _broker(text: str) -> tuple[str, int]:
@@ -51,7 +51,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--first-ip", default="127.0.0.2", help="address of the first device (default 127.0.0.2)"
     )
-    parser.add_argument("--firmware", choices=["14.5.0", "13.0.0"], default="14.5.0")
+    parser.add_argument("--firmware", choices=list(FIRMWARE_VERSIONS), default="14.5.0")
+    parser.add_argument(
+        "--no-tls-ecdsa",
+        action="store_true",
+        help="a build without USE_MQTT_TLS_ECDSA (no ECDSA chain verifier even with SetOption165)",
+    )
     parser.add_argument("--chip", choices=["esp8266", "esp32"], default="esp8266")
     parser.add_argument(
         "--ca", type=Path, help="PEM file: CA(s) compiled into the firmware (trust anchors)"
@@ -83,6 +88,7 @@ async def run(args: argparse.Namespace) -> int:
         first_ip=args.first_ip,
         http_port=args.http_base_port,
         firmware=args.firmware,
+        tls_ecdsa=False if args.no_tls_ecdsa else None,
         chip=args.chip,
         trust_anchors_pem=args.ca.read_bytes() if args.ca else None,
         boot_delay=args.boot_delay,

@@ -7,18 +7,10 @@ import binascii
 import re
 from typing import Any
 
-from custom_components.tasmota_tls.pki.limits import (
-    TLSKEY1_BYTES,
-    TLSKEY2_MIN_DER,
-)
-from custom_components.tasmota_tls.pki.limits import (
-    TLSKEY_DIRECTORY_BYTES as TLS_DIR_BYTES,
-)
-from custom_components.tasmota_tls.pki.limits import (
-    TLSKEY_SLOT_BYTES as TLS_SLOT_BYTES,
-)
-
 from .command_base import Call, CommandHost
+from .firmware import TLSKEY1_BYTES, TLSKEY2_MIN_DER
+from .firmware import TLSKEY_BLOCK_BYTES as TLS_SLOT_BYTES
+from .firmware import TLSKEY_DIRECTORY_BYTES as TLS_DIR_BYTES
 
 
 def tlskey(host: CommandHost, call: Call) -> dict[str, Any] | None:

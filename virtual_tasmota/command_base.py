@@ -12,6 +12,7 @@ from .faults import DeviceFaults
 from .settings import DeviceSettings
 
 ERROR = {"Command": "Error"}
+_REDACTED_COMMANDS = ("TLSKEY", "MQTTPASSWORD", "WEBPASSWORD")
 
 
 @dataclass(frozen=True)
@@ -108,3 +109,19 @@ def shortcut(data: str) -> str | None:
 
 def to_json(data: dict[str, Any]) -> str:
     return payloads.dumps(data)
+
+
+def redact(text: str) -> str:
+    """A command line fit for the log: keys and passwords replaced by their length."""
+    parts = []
+    for part in text.split(";"):
+        word, rest = split_command(part)
+        shown = part
+        if word.upper().rstrip("0123456789") in _REDACTED_COMMANDS and rest.strip():
+            lead = part[: len(part) - len(part.lstrip())]
+            shown = f"{lead}{word} <{len(rest.strip())} characters>"
+        elif word.upper() in ("BACKLOG", "BACKLOG0") and rest.strip():
+            head = part[: part.upper().index(word.upper()) + len(word)]
+            shown = f"{head} {redact(rest.lstrip())}"
+        parts.append(shown)
+    return ";".join(parts)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from .faults import DeviceFaults
+from .firmware import AUTO_ECDSA_AFTER_ERROR, FirmwareBuild
 from .mqtt import (
     MQTT_CONNECT_FAILED,
     MQTT_MAX_PACKET_SIZE,
@@ -35,7 +37,7 @@ from .tls import (
     TlsProfile,
     bearssl_name_matches,
     build_context,
-    esp8266_refusal,
+    chain_refusal,
     failure_code,
     firmware_fingerprint,
     format_fingerprint,
@@ -67,9 +69,8 @@ class Connector:
 
     settings: DeviceSettings
     ip: str  # the device's own address: connections come from it
-    chip: str
+    build: FirmwareBuild
     mqtt_tls: bool  # SetOption103 as read at boot
-    aws_iot_build: bool  # TLSKey through USE_MQTT_AWS_IOT (before 14.5)
     trust_anchors_pem: bytes | None
     faults: DeviceFaults
     timeout: float
@@ -86,10 +87,12 @@ class Connector:
             raise MqttConnectError(
                 MQTT_DNS_DISCONNECTED, f"{s.mqtt_host} is not a loopback address (refused here)"
             )
+        # MqttReconnect(): user and password are sent whenever set, so an untouched device sends
+        # the defaults DVES_USER / DVES_PASS (USE_MQTT_CLIENT_CERT keeps them with a client key).
         username, password = s.mqtt_user or None, s.mqtt_password or None
         if username is None:
             password = None  # PubSubClient sends a password only after a user name
-        if self.mqtt_tls and self.aws_iot_build and s.tlskey1 and s.tlskey2:
+        if self.mqtt_tls and self.build.aws_iot and s.tlskey1 and s.tlskey2:
             username = password = None  # USE_MQTT_AWS_IOT drops them when a client key is loaded
         client = MqttClient(
             client_id=s.mqtt_client_id,
@@ -127,9 +130,11 @@ class Connector:
         """TLS handshake and the firmware's server checks; returns a fingerprint to learn."""
         s = self.settings
         use_fingerprint = bool(s.setoption132) and not self.faults.reject_tls
+        # SetOption165 1 adds the ECDSA suite and chain verifier, on USE_MQTT_TLS_ECDSA builds
+        # only; fingerprint mode stays on the RSA suite whatever SetOption165 says.
+        ecdsa = self.build.ecdsa and bool(s.setoption165)
         profile = TlsProfile(
-            chip=self.chip,
-            ecdsa_suite=bool(s.setoption165),
+            ecdsa_suite=ecdsa and not use_fingerprint,
             use_fingerprint=use_fingerprint,
             trust_anchors_pem=None if self.faults.reject_tls else self.trust_anchors_pem,
         )
@@ -146,30 +151,45 @@ class Connector:
             )
             ssl_object = client.ssl_object
             peer = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-            if peer is None:
+            if peer is None or ssl_object is None:
                 raise TlsFailure(BR_ERR_BAD_PARAM, "no server certificate")
-            refusal = (
-                esp8266_refusal(peer, ca_mode=not use_fingerprint)
-                if self.chip == "esp8266"
-                else None
+            if use_fingerprint:
+                return self._check_fingerprint(peer)
+            chain = [c.public_bytes(ssl.ENCODING_DER) for c in ssl_object.get_verified_chain()]
+            refusal = chain_refusal(
+                chain, chip=self.build.chip, ecdsa_verifier=ecdsa, device_time=self.device_time()
             )
             if refusal is not None:
                 raise refusal
-            if not use_fingerprint:
-                if not bearssl_name_matches(peer, s.mqtt_host):
-                    raise TlsFailure(
-                        BR_ERR_X509_BAD_SERVER_NAME, f"certificate does not name {s.mqtt_host}"
-                    )
-                return None
-            return self._check_fingerprint(peer)
+            if not bearssl_name_matches(peer, s.mqtt_host):
+                raise TlsFailure(
+                    BR_ERR_X509_BAD_SERVER_NAME, f"certificate does not name {s.mqtt_host}"
+                )
+            return None
         except TlsFailure as err:
             await client.abort()
             raise MqttConnectError(MQTT_CONNECT_FAILED, err.reason, err.code) from err
         except (OSError, MqttConnectError) as err:
             await client.abort()
             code = err.tls_error if isinstance(err, MqttConnectError) else failure_code(err)
+            if code == AUTO_ECDSA_AFTER_ERROR:
+                self._enable_ecdsa_after_handshake_failure()
             reason = str(err) or type(err).__name__
             raise MqttConnectError(MQTT_CONNECT_FAILED, reason, code) from err
+
+    def device_time(self) -> int:
+        """max(UtcTime(), CfgTime()), as _connectSSL() hands it to br_x509_minimal_set_time()."""
+        utc = 0 if self.faults.no_time else int(time.time())
+        return max(utc, self.settings.cfg_timestamp)
+
+    def _enable_ecdsa_after_handshake_failure(self) -> None:
+        """Error 296 (the server wants a suite we did not offer) turns SetOption165 on, saved;
+        the next attempt offers ECDSA. Only builds that have it (my_user_config.h)."""
+        s = self.settings
+        if self.build.ecdsa and not s.setoption165:
+            s.setoption165 = 1
+            self.log("MQT: TLS handshake failure 296: SetOption165 1 (ECDSA) for the next attempt")
+            self.save()
 
     def _client_credentials(self) -> tuple[bytes | None, bytes | None]:
         """PEM of the stored scalar and DER; nothing unless both TLSKey1 and TLSKey2 are there."""
@@ -190,7 +210,7 @@ class Connector:
     def _check_fingerprint(self, peer_der: bytes) -> bytes | None:
         """pubkeyfingerprint_end_chain: match a slot, or accept when a slot learns or is all FF."""
         s = self.settings
-        received = firmware_fingerprint(peer_der, self.chip)
+        received = firmware_fingerprint(peer_der)
         fp1, fp2 = bytes.fromhex(s.fingerprint1), bytes.fromhex(s.fingerprint2)
         self.peer_fingerprint = format_fingerprint(received)
         self.log(f"MQT: Server fingerprint: {self.peer_fingerprint}")

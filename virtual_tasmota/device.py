@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -15,17 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from . import payloads
-from .commands import MAX_RULE_TIMERS, Commands, Reply, split_command
+from .command_base import redact
+from .commands import MAX_RULE_TIMERS, Commands, Reply
 from .connection import MQTT_DNS_DISCONNECTED, Connector
 from .faults import DeviceFaults
+from .firmware import FirmwareBuild
 from .http import HttpServer
 from .mqtt import MqttClient, MqttConnectError, Will
-from .rules import parse_rule_set, split_trigger, trigger_matches
-from .settings import DeviceSettings, load_settings, save_settings
+from .rules import parse_rule_set, split_trigger, substitute, trigger_matches
+from .settings import DeviceSettings, load_settings, save_settings, stamp_settings
 
 LOGGER = logging.getLogger("virtual_tasmota")
 _MAX_EVENTS = 2000
-_REDACTED_COMMANDS = ("TLSKEY", "MQTTPASSWORD", "WEBPASSWORD")
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,7 @@ class VirtualDevice:
         broker_port: int,
         firmware: str = "14.5.0",
         chip: str = "esp8266",
+        tls_ecdsa: bool | None = None,
         trust_anchors_pem: bytes | None = None,
         timing: Timing | None = None,
         faults: DeviceFaults | None = None,
@@ -89,6 +90,7 @@ class VirtualDevice:
         self.http_port = http_port
         self.firmware = firmware
         self.chip = chip
+        self.build = FirmwareBuild(firmware, chip, tls_ecdsa)  # USE_MQTT_TLS_ECDSA: firmware.py
         self.trust_anchors_pem = trust_anchors_pem
         self.timing = timing or Timing()
         self.faults = faults or DeviceFaults()
@@ -134,11 +136,6 @@ class VirtualDevice:
     def topic(self) -> str:
         """The topic in use (TasmotaGlobal.mqtt_topic): a new Topic applies after a restart."""
         return self._active_topic
-
-    @property
-    def _aws_iot_build(self) -> bool:
-        """Before 14.5 TLSKey came with USE_MQTT_AWS_IOT; USE_MQTT_CLIENT_CERT replaced it."""
-        return payloads.version_tuple(self.firmware) < (14, 5, 0)
 
     @property
     def tls_active(self) -> bool:
@@ -202,6 +199,7 @@ class VirtualDevice:
     # -- things the commands call --------------------------------------------------------------
 
     def save_settings(self) -> None:
+        stamp_settings(self.settings, 0 if self.faults.no_time else int(time.time()))
         save_settings(self.state_path, self.settings)
         self._notify()
 
@@ -343,7 +341,7 @@ class VirtualDevice:
                 self.log("MQT: No MqttHost or MqttPort, MQTT not allowed")
                 await self._on_first_connection()
                 return
-            if boot.mqtt_tls and self._aws_iot_build and not s.mqtt_password:
+            if boot.mqtt_tls and self.build.aws_iot and not s.mqtt_password:
                 # USE_MQTT_AWS_IOT builds anticipate that TLS without a password makes no sense.
                 self.log("MQT: TLS on and MqttPassword empty: MQTT not allowed (AWS IoT build)")
                 await self._on_first_connection()
@@ -390,9 +388,8 @@ class VirtualDevice:
         connector = Connector(
             settings=self.settings,
             ip=self.ip,
-            chip=self.chip,
+            build=self.build,
             mqtt_tls=self._boot.mqtt_tls,
-            aws_iot_build=self._aws_iot_build,
             trust_anchors_pem=self.trust_anchors_pem,
             faults=self.faults,
             timeout=self.timing.connect_timeout,
@@ -554,7 +551,7 @@ class VirtualDevice:
                         self._boot.once_fired.discard(key)
                     matched = matched and not fired_before
                 if matched:
-                    commands = _substitute(block.commands, value or "", self.topic)
+                    commands = substitute(block.commands, value or "", self.topic)
                     self.log(f"RUL: {block.trigger} performs '{redact(commands)}'")
                     await self._publish_replies(self._commands.execute_text(commands))
                     if block.is_break:
@@ -582,27 +579,3 @@ class VirtualDevice:
     def _notify(self) -> None:
         event, self._changed = self._changed, asyncio.Event()
         event.set()
-
-
-def _substitute(commands: str, value: str, topic: str) -> str:
-    """%value% and %topic% in a rule's commands, case-insensitive, as RulesVarReplace does."""
-    replacements = {"%VALUE%": value, "%TOPIC%": topic}
-    return re.sub(
-        "%VALUE%|%TOPIC%", lambda m: replacements[m.group(0).upper()], commands, flags=re.I
-    )
-
-
-def redact(text: str) -> str:
-    """A command line fit for the log: keys and passwords replaced by their length."""
-    parts = []
-    for part in text.split(";"):
-        word, rest = split_command(part)
-        shown = part
-        if word.upper().rstrip("0123456789") in _REDACTED_COMMANDS and rest.strip():
-            lead = part[: len(part) - len(part.lstrip())]
-            shown = f"{lead}{word} <{len(rest.strip())} characters>"
-        elif word.upper() in ("BACKLOG", "BACKLOG0") and rest.strip():
-            head = part[: part.upper().index(word.upper()) + len(word)]
-            shown = f"{head} {redact(rest.lstrip())}"
-        parts.append(shown)
-    return ";".join(parts)

@@ -16,6 +16,8 @@ class DeviceFaults:
     reject_tls: every TLS handshake fails as if the firmware could not validate the
         broker (firmware built without the local CA): error 62, X509_NOT_TRUSTED.
     no_tlskey: a stock build without TLSKey: the command is unknown.
+    no_time: no NTP answer: UtcTime() stays 0, so certificate dates are checked against the
+        time saved with the settings (CfgTime()), which on a fresh flash is 1970: error 54.
     """
 
     drop_command_fraction: float = 0.0
@@ -23,3 +25,4 @@ class DeviceFaults:
     offline_for: float | None = None
     reject_tls: bool = False
     no_tlskey: bool = False
+    no_time: bool = False

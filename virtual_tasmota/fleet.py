@@ -15,7 +15,10 @@ from .settings import load_settings
 
 LOGGER = logging.getLogger("virtual_tasmota")
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
-DEFAULT_MAC_PREFIX = "A4CF12"  # an Espressif OUI, as real devices have
+DEFAULT_MAC_PREFIX = "A4CF12"
+# 13.0.0: TLSKey through USE_MQTT_AWS_IOT; 14.5.0: USE_MQTT_CLIENT_CERT and MqttTLS in Status 6;
+# 15.2.0: USE_MQTT_TLS_ECDSA on by default (SetOption165), see firmware.py.
+FIRMWARE_VERSIONS = ("14.5.0", "13.0.0", "15.2.0")  # an Espressif OUI, as real devices have
 
 
 def device_addresses(first_ip: str, count: int) -> list[str]:
@@ -64,6 +67,7 @@ class Fleet:
         http_port: int = 80,
         firmware: str = "14.5.0",
         chip: str = "esp8266",
+        tls_ecdsa: bool | None = None,
         trust_anchors_pem: bytes | None = None,
         boot_delay: float = 0.5,
         retry_delay: float = 10.0,
@@ -75,8 +79,8 @@ class Fleet:
         web_password: str | None = None,
         seed: str | None = None,
     ) -> None:
-        if firmware not in ("14.5.0", "13.0.0"):
-            raise ValueError("firmware must be 14.5.0 or 13.0.0")
+        if firmware not in FIRMWARE_VERSIONS:
+            raise ValueError(f"firmware must be one of {', '.join(FIRMWARE_VERSIONS)}")
         if chip not in ("esp8266", "esp32"):
             raise ValueError("chip must be esp8266 or esp32")
         self.state_dir = Path(state_dir)
@@ -108,6 +112,7 @@ class Fleet:
                     broker_port=broker_port,
                     firmware=firmware,
                     chip=chip,
+                    tls_ecdsa=tls_ecdsa,
                     trust_anchors_pem=trust_anchors_pem,
                     timing=timing,
                     faults=DeviceFaults(**vars(faults)) if faults is not None else None,

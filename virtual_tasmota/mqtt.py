@@ -14,10 +14,7 @@ import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from custom_components.tasmota_tls.pki.limits import MAX_MQTT_PACKET_BYTES
-
-# Tasmota v8.1.0.8 and later: PubSubClient buffer size (one place knows it: pki.limits)
-MQTT_MAX_PACKET_SIZE = MAX_MQTT_PACKET_BYTES
+from .firmware import MQTT_MAX_PACKET_SIZE
 
 # PubSubClient state codes, as Tasmota logs them ("rc %d").
 MQTT_CONNECTION_TIMEOUT = -4

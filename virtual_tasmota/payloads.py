@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from .firmware import version_tuple
 from .mqtt import MQTT_MAX_PACKET_SIZE
 from .settings import DeviceSettings
 
@@ -315,11 +316,3 @@ def status_mqt(device: DeviceView) -> dict[str, Any]:
         }
     )
     return block
-
-
-def version_tuple(version: str) -> tuple[int, ...]:
-    parts: list[int] = []
-    for piece in version.split("."):
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        parts.append(int(digits or 0))
-    return tuple(parts)

@@ -7,6 +7,7 @@ both sides are numbers (as the firmware does with CharToFloat) and as text for `
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # Longest operators first so that ">=" is not read as ">".
@@ -84,3 +85,11 @@ def trigger_matches(trigger: str, event_name: str, event_value: str | None) -> b
         ">=": have_num >= want_num,
         "<=": have_num <= want_num,
     }[op]
+
+
+def substitute(commands: str, value: str, topic: str) -> str:
+    """%value% and %topic% in a rule's commands, case-insensitive, as RulesVarReplace does."""
+    replacements = {"%VALUE%": value, "%TOPIC%": topic}
+    return re.sub(
+        "%VALUE%|%TOPIC%", lambda m: replacements[m.group(0).upper()], commands, flags=re.I
+    )

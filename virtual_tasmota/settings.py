@@ -15,15 +15,20 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .firmware import (
+    MQTT_CLIENT_ID,
+    MQTT_FULLTOPIC,
+    MQTT_KEEPALIVE,
+    MQTT_PASS,
+    MQTT_RETRY_SECS,
+    MQTT_USER,
+    START_VALID_TIME,
+)
+
+__all__ = ["MQTT_CLIENT_ID", "MQTT_FULLTOPIC", "MQTT_PASS", "MQTT_RETRY_SECS", "MQTT_USER"]
+
 MAX_RULE_SETS = 3
 MAX_RULE_SIZE = 512
-# my_user_config.h defaults
-MQTT_USER = "DVES_USER"
-MQTT_PASS = "DVES_PASS"  # noqa: S105 - the firmware's published default, not a secret
-MQTT_CLIENT_ID = "DVES_%06X"
-MQTT_FULLTOPIC = "%prefix%/%topic%/"
-MQTT_RETRY_SECS = 10
-MQTT_KEEPALIVE = 30
 # Fingerprint 1 all zero = learn on first connection; fingerprint 2 = SHA-1 of nothing.
 DEFAULT_FINGERPRINT1 = "00" * 20
 DEFAULT_FINGERPRINT2 = "DA39A3EE5E6B4B0D3255BFEF95601890AFD80709"
@@ -49,7 +54,7 @@ class DeviceSettings:
     web_password: str = ""
     setoption103: int = 0  # MQTT TLS
     setoption132: int = 0  # validate the broker by fingerprint instead of CA
-    setoption165: int = 0  # ESP32: offer the ECDSA cipher suite for MQTT
+    setoption165: int = 0  # ECDSA suite and chain verifier too (USE_MQTT_TLS_ECDSA builds)
     fingerprint1: str = DEFAULT_FINGERPRINT1  # 40 hex digits
     fingerprint2: str = DEFAULT_FINGERPRINT2
     tlskey1: bytes | None = None  # raw 32-byte P-256 scalar
@@ -59,6 +64,7 @@ class DeviceSettings:
     rule_once: list[int] = field(default_factory=lambda: [0] * MAX_RULE_SETS)
     rule_stop: list[int] = field(default_factory=lambda: [0] * MAX_RULE_SETS)
     boot_count: int = 0
+    cfg_timestamp: int = 0  # SettingsSave(): UtcTime() when known, else the old stamp + 1
 
     # dict-style access, so callers may write settings["mqtt_host"]
     def __getitem__(self, name: str) -> Any:
@@ -108,6 +114,12 @@ def expand_mac_format(template: str, mac: str) -> str:
         if token in out:
             out = out.replace(token, mac[-digits:].upper())
     return out
+
+
+def stamp_settings(settings: DeviceSettings, utc: int) -> None:
+    """SettingsSave() (settings.ino): cfg_timestamp is UtcTime() once the clock is past
+    START_VALID_TIME, else the old stamp plus one. CfgTime() gives it back at connection time."""
+    settings.cfg_timestamp = utc if utc > START_VALID_TIME else settings.cfg_timestamp + 1
 
 
 def save_settings(path: Path, settings: DeviceSettings) -> None:

@@ -1,14 +1,18 @@
 """The device's TLS client, kept to what Tasmota's BearSSL client can do.
 
-TLS 1.2 only, one cipher suite on ESP8266 (ECDHE-RSA-AES128-GCM-SHA256), curve P-256,
-a client key that is a bare P-256 scalar. The broker is checked either against the
-trust anchors compiled into the firmware (CA mode, with BearSSL's name rules) or by
-the firmware's public-key fingerprint (SetOption132 1). Failures are reported with
-the number BearSSL's getLastError() would give, because that is what the device logs.
+TLS 1.2 only, curve P-256, ECDHE-RSA-AES128-GCM-SHA256 always and ECDHE-ECDSA-AES128-GCM-SHA256
+only with SetOption165 1 on a USE_MQTT_TLS_ECDSA build (ESP8266 and ESP32 alike, default since
+v15.1), a client key that is a bare P-256 scalar. The broker is checked either against the
+trust anchors compiled into the firmware (CA mode, with BearSSL's name and date rules; an
+ECDSA-signed certificate needs the ECDSA verifier, which SetOption165 1 adds) or by the
+firmware's public-key fingerprint (SetOption132 1, RSA suites only). Failures are reported with
+the number BearSSL's getLastError() would give, because that is what the device logs. The
+values and their sources are in firmware.py.
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import os
 import ssl
@@ -17,24 +21,33 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import SignatureAlgorithmOID
 
-RSA_SUITE = "ECDHE-RSA-AES128-GCM-SHA256"
-ECDSA_SUITE = "ECDHE-ECDSA-AES128-GCM-SHA256"
+from .firmware import (
+    BR_ERR_BAD_PARAM,
+    BR_ERR_IO,
+    BR_ERR_RECV_FATAL_ALERT,
+    BR_ERR_X509_BAD_SERVER_NAME,
+    BR_ERR_X509_EXPIRED,
+    BR_ERR_X509_LIMIT_EXCEEDED,
+    BR_ERR_X509_NOT_TRUSTED,
+    BR_ERR_X509_UNSUPPORTED,
+    ECDSA_SUITE,
+    ERR_TCP_CONNECT,
+    ESP8266_MAX_RSA_BITS,
+    FINGERPRINT_MISMATCH,
+    RSA_SUITE,
+    TLS_CURVE,
+)
 
-# BearSSL / WiFiClientSecure_light error numbers (getLastError)
-BR_ERR_BAD_PARAM = 1
-BR_ERR_IO = 31
-BR_ERR_X509_UNSUPPORTED = 49
-BR_ERR_X509_LIMIT_EXCEEDED = 50
-BR_ERR_X509_EXPIRED = 54
-BR_ERR_X509_BAD_SERVER_NAME = 56
-BR_ERR_X509_NOT_TRUSTED = 62
-BR_ERR_RECV_FATAL_ALERT = 256
-ERR_TCP_CONNECT = -1002
-FINGERPRINT_MISMATCH = 1  # pubkeyfingerprint_end_chain returns 1, which becomes the error
+__all__ = [
+    "BR_ERR_BAD_PARAM",
+    "BR_ERR_X509_BAD_SERVER_NAME",
+    "ECDSA_SUITE",
+    "FINGERPRINT_MISMATCH",
+    "RSA_SUITE",
+]
 
 _ALERTS = {
     "UNEXPECTED_MESSAGE": 10,
@@ -78,34 +91,22 @@ class TlsFailure(Exception):
         self.reason = reason
 
 
-def firmware_fingerprint(cert_der: bytes, chip: str = "esp8266") -> bytes:
+def firmware_fingerprint(cert_der: bytes) -> bytes:
     """Tasmota's public-key fingerprint (v8.4+) of a server certificate, 20 bytes.
 
-    SHA-1 over length-prefixed items: "ssh-rsa", exponent, modulus (unsigned,
-    no leading zero). ESP32 also fingerprints P-256 keys ("ecdsa-sha2-nistp256",
-    the 65-byte point); any other key gives twenty zero bytes.
+    pubkeyfingerprint_pubkey_fingerprint() in WiFiClientSecureLightBearSSL.cpp: SHA-1 over
+    length-prefixed items "ssh-rsa", exponent, modulus (unsigned, no leading zero). Any other
+    key gives no usable value: ESP8266 sets twenty zero bytes, and the ESP32 branch for P-256
+    keys never calls br_sha1_out(), so the buffer keeps its zeros there too.
     """
     key = x509.load_der_x509_certificate(cert_der).public_key()
+    if not isinstance(key, rsa.RSAPublicKey):
+        return bytes(20)
     digest = hashlib.sha1()  # noqa: S324 - the firmware's algorithm, not a security choice
-
-    def item(data: bytes) -> None:
+    numbers = key.public_numbers()
+    for data in (b"ssh-rsa", _unsigned(numbers.e), _unsigned(numbers.n)):
         digest.update(len(data).to_bytes(4, "big") + data)
-
-    if isinstance(key, rsa.RSAPublicKey):
-        numbers = key.public_numbers()
-        item(b"ssh-rsa")
-        item(_unsigned(numbers.e))
-        item(_unsigned(numbers.n))
-        return digest.digest()
-    if chip == "esp32" and isinstance(key, ec.EllipticCurvePublicKey):
-        item(b"ecdsa-sha2-nistp256")
-        item(
-            key.public_bytes(
-                serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-            )
-        )
-        return digest.digest()
-    return bytes(20)
+    return digest.digest()
 
 
 def _unsigned(value: int) -> bytes:
@@ -117,23 +118,39 @@ def format_fingerprint(raw: bytes) -> str:
     return " ".join(f"{b:02X}" for b in raw)
 
 
-def esp8266_refusal(cert_der: bytes, *, ca_mode: bool) -> TlsFailure | None:
-    """What an ESP8266 build cannot take from a server certificate.
+def chain_refusal(
+    chain_der: list[bytes], *, chip: str, ecdsa_verifier: bool, device_time: int
+) -> TlsFailure | None:
+    """What br_x509_minimal refuses in CA mode, in the order it meets it (leaf first).
 
-    RSA keys over 2048 bits exceed BR_MAX_RSA_SIZE (unless built with USE_4K_RSA; a real
-    device may crash rather than fail cleanly), and in CA mode the chain is checked with
-    RSA only (no ECDSA verifier on ESP8266), so an ECDSA-signed certificate cannot be verified.
+    Dates are checked against the device's clock (54 when outside, e.g. a device in 1970);
+    an RSA key over BR_MAX_RSA_SIZE fails on ESP8266 (50; a real device may crash instead);
+    a certificate signed with ECDSA fails without br_x509_minimal_set_ecdsa() (49: unsupported),
+    which only SetOption165 1 on a USE_MQTT_TLS_ECDSA build installs. chain_der is the server's
+    chain followed by the trust anchor that closed it.
     """
-    cert = x509.load_der_x509_certificate(cert_der)
-    key = cert.public_key()
-    if isinstance(key, rsa.RSAPublicKey) and key.key_size > 2048:
-        return TlsFailure(
-            BR_ERR_X509_LIMIT_EXCEEDED, f"RSA-{key.key_size} key: ESP8266 takes 2048 bits"
-        )
-    if ca_mode and cert.signature_algorithm_oid in _ECDSA_SIGNATURES:
-        return TlsFailure(
-            BR_ERR_X509_UNSUPPORTED, "ECDSA-signed certificate: ESP8266 verifies RSA only"
-        )
+    when = datetime.datetime.fromtimestamp(device_time, datetime.UTC)
+    for der in chain_der:
+        cert = x509.load_der_x509_certificate(der)
+        if not cert.not_valid_before_utc <= when <= cert.not_valid_after_utc:
+            return TlsFailure(
+                BR_ERR_X509_EXPIRED, f"certificate not valid at device time {when:%Y-%m-%d}"
+            )
+        key = cert.public_key()
+        rsa_bits = key.key_size if isinstance(key, rsa.RSAPublicKey) else 0
+        if chip == "esp8266" and rsa_bits > ESP8266_MAX_RSA_BITS:
+            return TlsFailure(
+                BR_ERR_X509_LIMIT_EXCEEDED,
+                f"RSA-{rsa_bits} key: ESP8266 takes {ESP8266_MAX_RSA_BITS} bits",
+            )
+    for der in chain_der[:-1]:  # the trust anchor's own signature is never checked
+        cert = x509.load_der_x509_certificate(der)
+        if cert.signature_algorithm_oid in _ECDSA_SIGNATURES and not ecdsa_verifier:
+            return TlsFailure(
+                BR_ERR_X509_UNSUPPORTED,
+                "ECDSA-signed certificate: no ECDSA verifier (SetOption165 0 or a build "
+                "without USE_MQTT_TLS_ECDSA)",
+            )
     return None
 
 
@@ -167,8 +184,7 @@ def bearssl_name_matches(cert_der: bytes, server_name: str) -> bool:
 class TlsProfile:
     """What the firmware build and settings allow at this connection."""
 
-    chip: str  # "esp8266" | "esp32"
-    ecdsa_suite: bool  # SetOption165 on ESP32
+    ecdsa_suite: bool  # SetOption165 1 on a USE_MQTT_TLS_ECDSA build, CA mode only
     use_fingerprint: bool  # SetOption132
     trust_anchors_pem: bytes | None  # compiled-in CAs; None = none the broker uses
 
@@ -181,10 +197,10 @@ def build_context(
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     suites = RSA_SUITE
-    if profile.chip == "esp32" and profile.ecdsa_suite:
+    if profile.ecdsa_suite:
         suites += ":" + ECDSA_SUITE
     ctx.set_ciphers(suites)
-    ctx.set_ecdh_curve("prime256v1")
+    ctx.set_ecdh_curve(TLS_CURVE)
     ctx.options |= ssl.OP_NO_RENEGOTIATION
     # Names are checked after the handshake with BearSSL's rules, not OpenSSL's.
     ctx.check_hostname = False

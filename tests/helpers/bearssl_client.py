@@ -108,6 +108,7 @@ class ClientOptions(TypedDict):
     publish: NotRequired[Iterable[tuple[str, str]]]  # (topic, payload), QoS 0
     wait_ms: NotRequired[int]  # keep reading PUBLISH packets this long after the last step
     timeout_ms: NotRequired[int]  # bound on connect, handshake and every packet
+    ecdsa: NotRequired[bool]  # SetOption165 1 on a USE_MQTT_TLS_ECDSA build (CA mode)
 
 
 def client_command(binary: Path, **options: Unpack[ClientOptions]) -> list[str]:
@@ -149,6 +150,8 @@ def client_command(binary: Path, **options: Unpack[ClientOptions]) -> list[str]:
             argv += [option, value]
     if password is not None:
         argv += ["--password", password]
+    if options.get("ecdsa", False):
+        argv.append("--ecdsa")
     for topic in subscribe:
         argv += ["--subscribe", topic]
     for topic, payload in publish:

@@ -300,13 +300,15 @@ typedef struct {
 	const char *publish[MAX_ITEMS][2];
 	int n_subscribe, n_publish;
 	long wait_ms, timeout_ms;
+	int ecdsa; /* SetOption165 1 on a USE_MQTT_TLS_ECDSA build */
 } options;
 
 static int usage(void)
 {
 	fprintf(stderr, "usage: tasmota_client --host H --port P --key FILE --cert FILE --client-id ID\n"
 			"  [--server-name NAME] [--fingerprint \"AA BB ...\"] [--username U] [--password P]\n"
-			"  [--subscribe TOPIC]... [--publish TOPIC PAYLOAD]... [--wait-ms N] [--timeout-ms N]\n");
+			"  [--subscribe TOPIC]... [--publish TOPIC PAYLOAD]... [--wait-ms N] [--timeout-ms N]\n"
+			"  [--ecdsa]\n");
 	return EXIT_USAGE;
 }
 
@@ -320,6 +322,10 @@ static int parse_args(int argc, char **argv, options *o)
 		if (strcmp(a, "--publish") == 0 && more >= 2 && o->n_publish < MAX_ITEMS) {
 			o->publish[o->n_publish][0] = argv[++i];
 			o->publish[o->n_publish++][1] = argv[++i];
+			continue;
+		}
+		if (strcmp(a, "--ecdsa") == 0) {
+			o->ecdsa = 1;
 			continue;
 		}
 		if (more < 1)
@@ -369,15 +375,20 @@ static long read_file(const char *path, unsigned char *buf, size_t cap)
 	return extra ? -1 : (long)n;
 }
 
-/* The engine as Tasmota sets it up: only what its single cipher suite needs. */
-static void configure_engine(br_ssl_client_context *cc)
+/* The engine as Tasmota sets it up: only what its cipher suites need. With ecdsa
+   (SetOption165 1 on a USE_MQTT_TLS_ECDSA build, CA mode) the ECDSA suite and ECDSA
+   signature verification are added; otherwise the single RSA suite. */
+static void configure_engine(br_ssl_client_context *cc, int ecdsa)
 {
-	static const uint16_t suites[] = { BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 };
+	static const uint16_t suites[] = { BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+					   BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 };
 	br_ssl_engine_context *eng = &cc->eng;
 	br_ssl_client_zero(cc);
 	br_ssl_engine_add_flags(eng, BR_OPT_NO_RENEGOTIATION);
 	br_ssl_engine_set_versions(eng, BR_TLS12, BR_TLS12);
-	br_ssl_engine_set_suites(eng, suites, 1);
+	br_ssl_engine_set_suites(eng, suites, ecdsa ? 2 : 1);
+	if (ecdsa)
+		br_ssl_engine_set_ecdsa(eng, &br_ecdsa_i15_vrfy_asn1);
 	br_ssl_client_set_default_rsapub(cc);
 	br_ssl_engine_set_default_rsavrfy(eng);
 	br_ssl_engine_set_hash(eng, br_sha256_ID, &br_sha256_vtable);
@@ -388,11 +399,14 @@ static void configure_engine(br_ssl_client_context *cc)
 	br_ssl_engine_set_ec(eng, &br_ec_p256_m15);
 }
 
-/* SetOption132 0: the compiled-in trust anchors, RSA signatures only, device time. */
-static void use_trust_anchors(br_ssl_engine_context *eng, br_x509_minimal_context *x509)
+/* SetOption132 0: the compiled-in trust anchors, RSA signatures (and ECDSA ones with
+   ecdsa: without a verifier an ECDSA-signed certificate is error 49), device time. */
+static void use_trust_anchors(br_ssl_engine_context *eng, br_x509_minimal_context *x509, int ecdsa)
 {
 	br_x509_minimal_init(x509, &br_sha256_vtable, Tasmota_TA, TASMOTA_TA_COUNT);
 	br_x509_minimal_set_rsa(x509, br_ssl_engine_get_rsavrfy(eng));
+	if (ecdsa)
+		br_x509_minimal_set_ecdsa(x509, &br_ec_p256_m15, &br_ecdsa_i15_vrfy_asn1);
 	br_x509_minimal_set_hash(x509, br_sha256_ID, &br_sha256_vtable);
 	time_t now = time(NULL);
 	br_x509_minimal_set_time(x509, (uint32_t)(now / 86400 + 719528), (uint32_t)(now % 86400));
@@ -524,11 +538,12 @@ int main(int argc, char **argv)
 	br_ec_private_key key = { BR_EC_secp256r1, key_raw, 32 };
 	br_x509_certificate chain = { cert_der, (size_t)cert_len };
 
-	configure_engine(&cc);
+	/* fingerprint mode offers the RSA suite only, whatever SetOption165 says */
+	configure_engine(&cc, o.ecdsa && !o.fingerprint);
 	if (o.fingerprint)
 		use_fingerprint(&cc.eng, &x509_fp);
 	else
-		use_trust_anchors(&cc.eng, &x509_ca);
+		use_trust_anchors(&cc.eng, &x509_ca, o.ecdsa);
 	br_ssl_engine_set_buffers_bidi(&cc.eng, iobuf_in, sizeof iobuf_in, iobuf_out,
 				       sizeof iobuf_out);
 	/* Tasmota: all usages, issuer key type unused (ECDSA signing, no static ECDH) */
