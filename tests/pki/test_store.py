@@ -65,7 +65,7 @@ def test_ca_key_is_encrypted_and_private(store: PkiStore) -> None:
         serialization.load_pem_private_key(pem, None)
     assert stat.S_IMODE((store.directory / "ca.key").stat().st_mode) == 0o600
     store.issue_broker(PASSPHRASE, "127.0.0.1")
-    assert stat.S_IMODE((store.directory / "broker.key").stat().st_mode) == 0o600
+    assert stat.S_IMODE((store.directory / "broker.pair").stat().st_mode) == 0o600
 
 
 def test_wrong_passphrase_is_clear_and_changes_nothing(store: PkiStore) -> None:

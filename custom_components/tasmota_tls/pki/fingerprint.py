@@ -1,7 +1,10 @@
 """Tasmota's public-key fingerprint (MqttFingerprint1/2), firmware v8.4 and later.
 
 SHA-1 over length-prefixed items, like an SSH key blob, but this is not OpenSSH's
-fingerprint: RSA hashes "ssh-rsa", e, n; EC hashes "ecdsa-sha2-nistp256" and the point.
+fingerprint: "ssh-rsa", the RSA exponent, the modulus. Only RSA keys have one: the
+firmware computes nothing usable for an EC key (all zeros on ESP8266, an unfinished hash
+on ESP32), and fingerprint mode (SetOption132 1) offers RSA cipher suites only. So an
+EC broker key is refused here rather than given a value no device would compute.
 """
 
 from __future__ import annotations
@@ -10,13 +13,17 @@ import hashlib
 from typing import TypeAlias
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from .errors import PkiError
 
 PublicKeySource: TypeAlias = x509.Certificate | rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 
+EC_FINGERPRINT_MESSAGE = (
+    "The broker key is EC. Tasmota's fingerprint mode (SetOption132 1) needs an RSA broker "
+    "key: it offers RSA cipher suites only and computes no fingerprint for an EC key. Use an "
+    "RSA broker key (what `tasmota-tls broker` issues) or CA mode (SetOption132 0)."
+)
 ALL_ZERO = " ".join(["00"] * 20)  # learn the first key seen
 ALL_FF = " ".join(["FF"] * 20)  # accept any key
 
@@ -35,14 +42,17 @@ def fingerprint_bytes(source: PublicKeySource) -> bytes:
     if isinstance(key, rsa.RSAPublicKey):
         numbers = key.public_numbers()
         blob = _item(b"ssh-rsa") + _item(_unsigned(numbers.e)) + _item(_unsigned(numbers.n))
-    elif isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
-        point = key.public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-        )
-        blob = _item(b"ecdsa-sha2-nistp256") + _item(point)
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        raise PkiError(EC_FINGERPRINT_MESSAGE, code="fingerprint_needs_rsa")
     else:
-        raise PkiError("Tasmota fingerprints only RSA and P-256 keys.", code="unsupported_key")
+        raise PkiError("Tasmota fingerprints only RSA keys.", code="unsupported_key")
     return hashlib.sha1(blob, usedforsecurity=False).digest()
+
+
+def has_fingerprint(source: PublicKeySource) -> bool:
+    """Whether a device in fingerprint mode can pin this key (RSA only)."""
+    key = source.public_key() if isinstance(source, x509.Certificate) else source
+    return isinstance(key, rsa.RSAPublicKey)
 
 
 def format_fingerprint(raw: bytes) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
-from .errors import StoreCorruptError
+from .errors import NotFoundError, StoreCorruptError
 from .fsutil import atomic_write
 
 Kind: TypeAlias = Literal["ca", "broker", "device", "ha_client", "imported"]
@@ -132,3 +132,15 @@ def file_signature(path: Path) -> tuple[int, int, int]:
     """Changes whenever the file is replaced or rewritten: cache key for a loaded index."""
     st = os.stat(path)
     return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def find_in(index: Index, serial_or_name: str) -> IndexEntry:
+    """An entry by serial (hex), or the newest valid one with that CN."""
+    wanted = serial_or_name.lower().removeprefix("0x").lstrip("0") or "0"
+    for entry in index.entries:
+        if entry.serial == wanted:
+            return entry
+    named = [e for e in index.entries if e.cn == serial_or_name and e.status == "valid"]
+    if not named:
+        raise NotFoundError(f"No valid certificate named or numbered {serial_or_name!r}.")
+    return max(named, key=lambda e: e.not_after)

@@ -1,12 +1,14 @@
 """The PKI store: one folder holding the CA, its index, the broker certificate and the CRL.
 
-Layout (keys 0600, the rest 0644):
+Layout (folder 0700; keys 0600, the rest 0644):
     ca.crt, ca.key (PKCS#8, AES-256, passphrase), index.json (entries and their
-    certificates), broker.crt, broker.key (encrypted), ha-client.crt, ha-client.key
-    (encrypted), crl.pem
+    certificates, the CRL number), broker.pair and ha-client.pair (each a certificate
+    with its encrypted key, in one file), broker-next.key (a staged key during a broker
+    key rotation), crl.pem
 
-Every change takes an exclusive lock and replaces index.json atomically, so a crash
-never leaves a half-written store and a serial is never handed out twice.
+Every change takes an exclusive lock and replaces files atomically, the index first:
+a crash never leaves a half-written store, a serial is never handed out twice and a
+CRL number is never used twice. A store others could write to is refused on load.
 """
 
 from __future__ import annotations
@@ -17,23 +19,24 @@ import fcntl
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from functools import cached_property
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from . import dates, easyrsa, parallel, profiles
+from . import broker_keys, easyrsa, parallel, profiles, revocation, storefs
+from .credentials import DeviceRequest, IssuedCredential, entry_for
 from .errors import NotFoundError, PkiError
 from .fsutil import KEY_MODE, atomic_write
-from .index import Index, IndexEntry, Kind, file_signature
-from .keys import KeyAlgorithm, PrivateKey, decrypt_key, encrypt_key, generate_key, plain_pem
+from .index import Index, IndexEntry, Kind, file_signature, find_in
+from .keys import KeyAlgorithm, PrivateKey, decrypt_key, encrypt_key, generate_key
 from .limits import BROKER_DAYS, CA_DAYS, CRL_DAYS, DEVICE_DAYS, HA_CLIENT_DAYS
 from .names import validate_common_name
-from .tlskey import TlsKeyPayloads, key_from_scalar, payloads_for_scalar
+from .tlskey import payloads_for_scalar
+
+__all__ = ["DeviceRequest", "IssuedCredential", "PkiStore", "utcnow"]
 
 CA_CERT = "ca.crt"
 CA_KEY = "ca.key"
@@ -42,64 +45,21 @@ BROKER_CERT = "broker.crt"
 BROKER_KEY = "broker.key"
 HA_CLIENT_CERT = "ha-client.crt"
 HA_CLIENT_KEY = "ha-client.key"
+BROKER_PAIR = "broker.pair"
+HA_CLIENT_PAIR = "ha-client.pair"
+BROKER_NEXT_KEY = "broker-next.key"
 CRL = "crl.pem"
 LOCK = ".lock"
+PAIR_FILES: dict[str, tuple[str, str, str]] = {  # the pair file, then an older store's two
+    "broker": (BROKER_PAIR, BROKER_CERT, BROKER_KEY),
+    "ha_client": (HA_CLIENT_PAIR, HA_CLIENT_CERT, HA_CLIENT_KEY),
+}
+# Checked for group/world write access on every load.
+STORE_FILES = (CA_CERT, CA_KEY, INDEX, BROKER_PAIR, HA_CLIENT_PAIR, BROKER_NEXT_KEY, CRL, LOCK)
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-@dataclass(frozen=True)
-class DeviceRequest:
-    """One device to issue: its name (CN) and where its TLSKey2 command will go."""
-
-    name: str
-    topic: str | None = None
-    command_topic: str | None = None
-    days: int = DEVICE_DAYS
-    dn_mode: profiles.DnMode = "cn_only"
-    org: Mapping[str, str] | None = None
-    mac: str | None = None  # the device it is for: recorded in its index entry
-
-    @property
-    def resolved_topic(self) -> str:
-        return self.topic or self.name
-
-    @property
-    def resolved_command_topic(self) -> str:
-        return self.command_topic or f"cmnd/{self.resolved_topic}/TLSKey2"
-
-
-@dataclass(frozen=True)
-class IssuedCredential:
-    """A freshly issued certificate with its private key (kept only in memory)."""
-
-    entry: IndexEntry
-    # The key, or a device key's 32-byte scalar: bulk issuance builds key objects only
-    # when asked (deriving the public point is a tenth of the cost of a certificate).
-    key_source: PrivateKey | bytes
-    certificate: x509.Certificate
-    payloads: TlsKeyPayloads | None = None
-
-    @cached_property
-    def key(self) -> PrivateKey:
-        source = self.key_source
-        return key_from_scalar(source) if isinstance(source, bytes) else source
-
-    @property
-    def cert_der(self) -> bytes:
-        return self.certificate.public_bytes(serialization.Encoding.DER)
-
-    @property
-    def cert_pem(self) -> bytes:
-        return self.certificate.public_bytes(serialization.Encoding.PEM)
-
-    def key_pem_unencrypted(self) -> bytes:
-        return plain_pem(self.key)
-
-    def __repr__(self) -> str:  # never print the key
-        return f"IssuedCredential(cn={self.entry.cn!r}, serial={self.entry.serial})"
 
 
 class PkiStore:
@@ -111,6 +71,7 @@ class PkiStore:
         self._unlocked: dict[bytes, PrivateKey] = {}
         self._salt = os.urandom(16)
         self._cached: tuple[tuple[int, int, int], Index] | None = None
+        self._ca_checked: object = None
 
     # ---- reading -------------------------------------------------------------
     @property
@@ -118,11 +79,20 @@ class PkiStore:
         return (self.directory / CA_CERT).is_file() and (self.directory / INDEX).is_file()
 
     def _require(self) -> None:
+        """The store exists, only we can change it, and ca.crt is the CA of its index."""
         if not self.exists:
             raise PkiError(
                 f"No CA in {self.directory}. Create one with `init` or import one first.",
                 code="no_store",
             )
+        storefs.check_private(self.directory, STORE_FILES)
+        signature = (
+            file_signature(self.directory / CA_CERT),
+            file_signature(self.directory / INDEX),
+        )
+        if signature != self._ca_checked:
+            storefs.check_ca(_load_cert(self.directory / CA_CERT), self._index(), CA_CERT)
+            self._ca_checked = signature
 
     def ca_certificate(self) -> x509.Certificate:
         self._require()
@@ -135,7 +105,7 @@ class PkiStore:
     def find(self, serial_or_name: str) -> IndexEntry:
         """An entry by serial (hex), or the newest valid one with that CN."""
         self._require()
-        return _find_in(self._index(), serial_or_name)
+        return find_in(self._index(), serial_or_name)
 
     def certificate(self, entry: IndexEntry) -> x509.Certificate:
         der = self._index().certificates.get(entry.serial)
@@ -143,17 +113,33 @@ class PkiStore:
             raise NotFoundError(f"The certificate of {entry.cn} ({entry.serial}) is not stored.")
         return x509.load_der_x509_certificate(der)
 
+    def _pair(self, kind: Kind) -> storefs.PairFile | None:
+        self._require()
+        names = PAIR_FILES[kind]
+        return storefs.read_pair(*(self.directory / name for name in names))
+
     def broker_certificate(self) -> x509.Certificate | None:
-        path = self.directory / BROKER_CERT
-        return _load_cert(path) if path.is_file() else None
+        """The broker certificate the store issued last (None before `broker HOST`)."""
+        pair = self._pair("broker")
+        return pair.certificate if pair else None
+
+    def current_broker_certificate(self) -> x509.Certificate | None:
+        """The store's broker certificate, else the newest valid one imported (Easy-RSA)."""
+        return broker_keys.current_or_imported(self)
 
     def broker_key(self, passphrase: str) -> PrivateKey:
-        return decrypt_key(
-            (self.directory / BROKER_KEY).read_bytes(), passphrase, what="broker key"
-        )
+        return self._pair_key("broker", passphrase)
+
+    def ha_client_certificate(self) -> x509.Certificate | None:
+        pair = self._pair("ha_client")
+        return pair.certificate if pair else None
 
     def ha_client_key(self, passphrase: str) -> PrivateKey:
-        return decrypt_key((self.directory / HA_CLIENT_KEY).read_bytes(), passphrase, what="HA key")
+        return self._pair_key("ha_client", passphrase)
+
+    def _pair_key(self, kind: Kind, passphrase: str, *, check: bool = True) -> PrivateKey:
+        """The pair's key, unlocked; refused when it does not belong to the certificate."""
+        return broker_keys.pair_key(self, kind, passphrase, check=check)
 
     def crl(self) -> x509.CertificateRevocationList | None:
         path = self.directory / CRL
@@ -211,7 +197,7 @@ class PkiStore:
         return len(imported.rows)
 
     def _write_ca(self, cert: x509.Certificate, key_pem: bytes, index: Index, kind: Kind) -> None:
-        index.add(_entry_for(cert, kind), cert.public_bytes(serialization.Encoding.DER), first=True)
+        index.add(entry_for(cert, kind), cert.public_bytes(serialization.Encoding.DER), first=True)
         atomic_write(self.directory / CA_KEY, key_pem, KEY_MODE)
         atomic_write(self.directory / CA_CERT, cert.public_bytes(serialization.Encoding.PEM))
         index.save(self.directory / INDEX)  # last: the store exists only once it is whole
@@ -263,7 +249,7 @@ class PkiStore:
             for request, (scalar, der) in zip(requests, signed, strict=True):
                 cert = x509.load_der_x509_certificate(der)
                 payloads = payloads_for_scalar(scalar, der, request.resolved_command_topic)
-                entry = _entry_for(cert, "device", topic=request.resolved_topic, mac=request.mac)
+                entry = entry_for(cert, "device", topic=request.resolved_topic, mac=request.mac)
                 issued.append(IssuedCredential(entry, scalar, cert, payloads))
             for credential in issued:
                 index.add(credential.entry, credential.cert_der)
@@ -277,32 +263,25 @@ class PkiStore:
         *,
         extra_names: Iterable[str] = (),
         days: int = BROKER_DAYS,
+        new_key: bool = False,
     ) -> IssuedCredential:
-        """An RSA-2048 server certificate for the MqttHost; it becomes the current one."""
-        extra = list(extra_names)
-        ca_key, ca_cert = self._ca_key(passphrase), self.ca_certificate()
-        key = generate_key("rsa")
+        """A server certificate for the MqttHost; it becomes the current one.
 
-        def build(serial: int) -> x509.Certificate:
-            return profiles.build_broker(ca_key, ca_cert, key, host, extra, serial, days, utcnow())
+        An existing broker keeps its key (so every MqttFingerprint stays valid) unless
+        ``new_key``; a first broker gets a new RSA-2048 key. A new key for a broker that
+        devices pin is a rotation: see broker_keys.
+        """
+        return broker_keys.issue(self, passphrase, host, list(extra_names), days, new_key)
 
-        cert, entry = self._issue(build, "broker", (BROKER_CERT, BROKER_KEY, key, passphrase))
-        return IssuedCredential(entry, key, cert)
+    def renew_broker(self, passphrase: str, *, days: int = BROKER_DAYS) -> IssuedCredential:
+        """The current broker certificate again: same names, same key, new dates."""
+        return broker_keys.renew(self, passphrase, days)
 
     def issue_ha_client(
         self, passphrase: str, name: str = "homeassistant", *, days: int = HA_CLIENT_DAYS
     ) -> IssuedCredential:
         """Home Assistant's own clientAuth certificate for a certificate-only listener."""
-        validate_common_name(name)
-        ca_key, ca_cert = self._ca_key(passphrase), self.ca_certificate()
-        key = generate_key("ec")
-
-        def build(serial: int) -> x509.Certificate:
-            return profiles.build_client(ca_key, ca_cert, key, name, serial, days, utcnow())
-
-        current = (HA_CLIENT_CERT, HA_CLIENT_KEY, key, passphrase)
-        cert, entry = self._issue(build, "ha_client", current)
-        return IssuedCredential(entry, key, cert)
+        return broker_keys.issue_ha_client(self, passphrase, name, days)
 
     def renew_device(
         self, passphrase: str, name_or_serial: str, **kwargs: object
@@ -315,69 +294,22 @@ class PkiStore:
             )
         return self.issue_device(passphrase, old.cn, topic=old.topic, **kwargs)  # type: ignore[arg-type]
 
-    def _issue(
-        self,
-        build: Callable[[int], x509.Certificate],
-        kind: Kind,
-        current: tuple[str, str, PrivateKey, str],
-    ) -> tuple[x509.Certificate, IndexEntry]:
-        """Sign under the lock with a fresh serial; keep it as the current cert of its kind."""
-        with self._mutation():
-            index = self._index()
-            cert = build(profiles.new_serial(index.used_serials))
-            entry = _entry_for(cert, kind)
-            cert_name, key_name, key, passphrase = current
-            atomic_write(self.directory / key_name, encrypt_key(key, passphrase), KEY_MODE)
-            atomic_write(self.directory / cert_name, cert.public_bytes(serialization.Encoding.PEM))
-            index.add(entry, cert.public_bytes(serialization.Encoding.DER))
-            self._save(index)
-        return cert, entry
-
     # ---- revoking ------------------------------------------------------------
     def revoke(
         self, passphrase: str, serial_or_name: str, reason: str = "unspecified"
     ) -> IndexEntry:
         """Mark a certificate revoked and write a new CRL."""
-        reason = profiles.normalize_reason(reason)
-        ca_key = self._ca_key(passphrase)
-        with self._mutation():
-            index = self._index()
-            entry = _find_in(index, serial_or_name)
-            if entry.kind == "ca":
-                raise PkiError("The CA cannot revoke itself.", code="invalid_target")
-            if entry.status == "revoked":
-                raise PkiError(
-                    f"{entry.cn} ({entry.serial}) is already revoked.", code="already_revoked"
-                )
-            revoked = entry.revoked(utcnow(), reason)
-            index.replace_entry(entry, revoked)
-            self._write_crl(index, ca_key, CRL_DAYS)
-            self._save(index)
-        return revoked
+        return revocation.revoke_many(self, passphrase, [serial_or_name], reason)[0]
+
+    def revoke_many(
+        self, passphrase: str, serials_or_names: Sequence[str], reason: str = "unspecified"
+    ) -> list[IndexEntry]:
+        """Revoke several certificates with one index write and one new CRL."""
+        return revocation.revoke_many(self, passphrase, serials_or_names, reason)
 
     def generate_crl(self, passphrase: str, days: int = CRL_DAYS) -> x509.CertificateRevocationList:
         """A fresh CRL; write it well before the old one's nextUpdate."""
-        ca_key = self._ca_key(passphrase)
-        with self._mutation():
-            index = self._index()
-            crl = self._write_crl(index, ca_key, days)
-            self._save(index)
-        return crl
-
-    def _write_crl(
-        self, index: Index, ca_key: PrivateKey, days: int
-    ) -> x509.CertificateRevocationList:
-        index.crl_number += 1
-        revoked = [
-            (e.serial_int, e.revoked_at or utcnow(), e.reason or "unspecified")
-            for e in index.entries
-            if e.status == "revoked"
-        ]
-        crl = profiles.build_crl(
-            ca_key, self.ca_certificate(), revoked, index.crl_number, days, utcnow()
-        )
-        atomic_write(self.directory / CRL, crl.public_bytes(serialization.Encoding.PEM))
-        return crl
+        return revocation.generate_crl(self, passphrase, days)
 
     # ---- internals -----------------------------------------------------------
     def _ca_key(self, passphrase: str) -> PrivateKey:
@@ -385,6 +317,7 @@ class PkiStore:
         digest = hashlib.sha256(self._salt + passphrase.encode()).digest()
         if digest not in self._unlocked:
             key = decrypt_key((self.directory / CA_KEY).read_bytes(), passphrase)
+            storefs.check_match(key, self.ca_certificate(), "CA")
             self._unlocked[digest] = key
         return self._unlocked[digest]
 
@@ -414,11 +347,12 @@ class PkiStore:
                 f"{self.directory} already holds a CA; nothing was changed.", code="store_exists"
             )
 
-    def _lock_file(self) -> IO[bytes]:
+    def _lock_file(self, creating: bool) -> IO[bytes]:
         """The store's lock file; a full or read-only disk is reported, not raised raw."""
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            return open(self.directory / LOCK, "ab")  # closed by the caller's with-block
+            if creating:
+                storefs.make_private_dir(self.directory)
+            return storefs.open_lock(self.directory)  # closed by the caller's with-block
         except OSError as err:
             raise PkiError(
                 f"Cannot change the store in {self.directory}: {err.strerror or err}. "
@@ -430,7 +364,7 @@ class PkiStore:
     def _mutation(self, *, creating: bool = False) -> Iterator[None]:
         if creating:
             self._refuse_existing()
-        with self._thread_lock, self._lock_file() as lock:
+        with self._thread_lock, self._lock_file(creating) as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 if creating:
@@ -453,28 +387,3 @@ def _load_cert(path: Path) -> x509.Certificate:
         return x509.load_pem_x509_certificate(path.read_bytes())
     except ValueError as err:
         raise PkiError(f"{path} is not a PEM certificate.", code="store_corrupt") from err
-
-
-def _entry_for(
-    cert: x509.Certificate, kind: Kind, topic: str | None = None, mac: str | None = None
-) -> IndexEntry:
-    return IndexEntry(
-        serial=f"{cert.serial_number:x}",
-        cn=easyrsa.common_name(cert.subject),
-        kind=kind,
-        not_before=dates.not_before(cert),
-        not_after=dates.not_after(cert),
-        topic=topic,
-        mac=mac,
-    )
-
-
-def _find_in(index: Index, serial_or_name: str) -> IndexEntry:
-    wanted = serial_or_name.lower().removeprefix("0x").lstrip("0") or "0"
-    for entry in index.entries:
-        if entry.serial == wanted:
-            return entry
-    named = [e for e in index.entries if e.cn == serial_or_name and e.status == "valid"]
-    if not named:
-        raise NotFoundError(f"No valid certificate named or numbered {serial_or_name!r}.")
-    return max(named, key=lambda e: e.not_after)
