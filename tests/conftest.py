@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest_socket
 
-pytest_plugins = ["tests.helpers.mosquitto"]
+pytest_plugins = ["tests.helpers.mosquitto", "tests.helpers.deprecations"]
 
 
 class NonLoopbackConnectError(RuntimeError):

@@ -46,6 +46,7 @@ from tests.helpers.mosquitto import (
     MosquittoBroker,
     connected_line,
     free_port,
+    tls_refused_line,
 )
 
 mosquitto_factory = mosquitto_helpers.mosquitto_factory  # the fixture, for this module
@@ -331,7 +332,7 @@ def test_broker_refuses_a_client_certificate_from_another_ca(
     )
     assert result.returncode == EXIT_TLS
     assert result.connack is None
-    broker.wait_for_log(r"Client <unknown> disconnected", since=mark)
+    broker.wait_for_log(tls_refused_line(), since=mark)
     assert "dev-stranger" not in broker.log_text()[mark:]
 
 
@@ -392,7 +393,9 @@ async def test_async_client_and_log_wait(world: World, broker: MosquittoBroker) 
         client_id="dev-async",
     )
     assert result.connected, result.stderr
-    match = await broker.async_wait_for_log(r"as dev-async \(p2, c1, k30, u'([^']*)'\)", since=mark)
+    match = await broker.async_wait_for_log(
+        connected_line(client="dev-async", user="([^']*)"), since=mark
+    )
     assert match.group(1) == "tasmota-dev1"
 
 

@@ -26,7 +26,9 @@ ships 2.0, Debian testing 2.1, which writes some of them differently; assert thr
 - ``New client connected from 127.0.0.1:PORT as CLIENT_ID (p2, c1, k30, u'USERNAME').``
   (c1 = clean session, k = keepalive; the protocol is p2 for MQTT 3.1.1 in 2.0 and p4
   in 2.1; with use_identity_as_username the username is the client certificate's CN)
-- ``Client <unknown> disconnected: Protocol error.`` (TLS handshake refused)
+- 2.0: ``Client <unknown> disconnected: Protocol error.``, 2.1: ``Client 127.0.0.1
+  [127.0.0.1:PORT] disconnected: Protocol error.`` (TLS handshake refused;
+  ``tls_refused_line``)
 - 2.0: ``Client CLIENT_ID disconnected.`` / ``Client CLIENT_ID closed its connection.``;
   2.1: ``Client CLIENT_ID [127.0.0.1:PORT] disconnected.`` /
   ``Client CLIENT_ID [127.0.0.1:PORT] disconnected: connection closed by client.``
@@ -83,6 +85,11 @@ def connected_line(
 def disconnected_line(client: str) -> str:
     """Regex of the line Mosquitto 2.0 or 2.1 logs when ``client`` (a regex) goes away."""
     return rf"Client {client} (?:\[\S+\] )?(?:disconnected|closed its connection)"
+
+
+def tls_refused_line() -> str:
+    """Regex of the line Mosquitto 2.0 or 2.1 logs when a TLS handshake is refused."""
+    return r"Client \S+ (?:\[\S+\] )?disconnected: Protocol error"
 
 
 def _tcp_ports(listening_only: bool = False) -> set[int]:

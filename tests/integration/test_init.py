@@ -118,7 +118,7 @@ def test_manifest_keys_in_hassfest_order() -> None:
     for key in ("version", "codeowners", "documentation", "issue_tracker"):
         assert manifest[key]
     hacs = json.loads((base / "hacs.json").read_text())
-    assert hacs["homeassistant"] == "2025.4.0"
+    assert hacs["homeassistant"] == "2026.8.0"  # the oldest version scripts/test --ha oldest runs
 
 
 async def test_action_descriptions_load(hass: HomeAssistant, mqtt_bus: MqttBus) -> None:
