@@ -91,12 +91,12 @@ def pair_key(store: PkiStore, kind: Kind, passphrase: str, *, check: bool) -> Pr
 
 
 def issue(
-    store: PkiStore, passphrase: str, host: str, extra: list[str], days: int, new_key: bool
+    store: PkiStore, passphrase: str, host: str, extra: list[str], days: int, keep_key: bool
 ) -> IssuedCredential:
-    """The broker certificate for ``host``: with the current key unless ``new_key``."""
+    """The broker certificate for ``host``: with the current key if ``keep_key``."""
     store._ca_key(passphrase)  # a wrong passphrase is reported before anything else
     key: PrivateKey | None = None
-    if not new_key and store.broker_certificate() is not None:
+    if keep_key and store.broker_certificate() is not None:
         # Unchecked on purpose: an older store whose two files a crash left mismatched
         # is mended here, the key getting a certificate of its own.
         key = store._pair_key("broker", passphrase, check=False)
@@ -108,7 +108,7 @@ def issue(
 def renew(store: PkiStore, passphrase: str, days: int) -> IssuedCredential:
     """The current broker certificate again: same names, same key."""
     host, extra = _names(_current(store))
-    return issue(store, passphrase, host, extra, days, new_key=False)
+    return issue(store, passphrase, host, extra, days, keep_key=True)
 
 
 def staged_key(store: PkiStore, passphrase: str) -> PrivateKey | None:

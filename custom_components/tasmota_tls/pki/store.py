@@ -263,15 +263,16 @@ class PkiStore:
         *,
         extra_names: Iterable[str] = (),
         days: int = BROKER_DAYS,
-        new_key: bool = False,
+        keep_key: bool = False,
     ) -> IssuedCredential:
         """A server certificate for the MqttHost; it becomes the current one.
 
-        An existing broker keeps its key (so every MqttFingerprint stays valid) unless
-        ``new_key``; a first broker gets a new RSA-2048 key. A new key for a broker that
-        devices pin is a rotation: see broker_keys.
+        ``keep_key`` signs it for the current broker key, so every MqttFingerprint stays
+        valid (what `tasmota-tls broker` and renew_broker do); otherwise, and for a first
+        broker, the key is a new RSA-2048 one. A new key for a broker that devices pin is
+        a rotation: see broker_keys.
         """
-        return broker_keys.issue(self, passphrase, host, list(extra_names), days, new_key)
+        return broker_keys.issue(self, passphrase, host, list(extra_names), days, keep_key)
 
     def renew_broker(self, passphrase: str, *, days: int = BROKER_DAYS) -> IssuedCredential:
         """The current broker certificate again: same names, same key, new dates."""
