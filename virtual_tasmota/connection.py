@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import ipaddress
 import socket
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from .tls import (
     failure_code,
     firmware_fingerprint,
     format_fingerprint,
+    key_refusal,
 )
 
 MQTT_DNS_DISCONNECTED = -5  # Tasmota's own state code: the host name did not resolve
@@ -153,12 +153,13 @@ class Connector:
             peer = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
             if peer is None or ssl_object is None:
                 raise TlsFailure(BR_ERR_BAD_PARAM, "no server certificate")
+            refusal = key_refusal(peer, self.build.chip)
+            if refusal is not None:
+                raise refusal
             if use_fingerprint:
                 return self._check_fingerprint(peer)
-            chain = [c.public_bytes(ssl.ENCODING_DER) for c in ssl_object.get_verified_chain()]
-            refusal = chain_refusal(
-                chain, chip=self.build.chip, ecdsa_verifier=ecdsa, device_time=self.device_time()
-            )
+            chain = list(ssl_object.get_verified_chain())  # DER, leaf first, anchor last
+            refusal = chain_refusal(chain, ecdsa_verifier=ecdsa, device_time=self.device_time())
             if refusal is not None:
                 raise refusal
             if not bearssl_name_matches(peer, s.mqtt_host):

@@ -118,13 +118,24 @@ def format_fingerprint(raw: bytes) -> str:
     return " ".join(f"{b:02X}" for b in raw)
 
 
+def key_refusal(cert_der: bytes, chip: str) -> TlsFailure | None:
+    """An RSA server key over BR_MAX_RSA_SIZE fails on ESP8266 in either mode (50; a real
+    device may crash instead)."""
+    key = x509.load_der_x509_certificate(cert_der).public_key()
+    bits = key.key_size if isinstance(key, rsa.RSAPublicKey) else 0
+    if chip == "esp8266" and bits > ESP8266_MAX_RSA_BITS:
+        return TlsFailure(
+            BR_ERR_X509_LIMIT_EXCEEDED, f"RSA-{bits} key: ESP8266 takes {ESP8266_MAX_RSA_BITS} bits"
+        )
+    return None
+
+
 def chain_refusal(
-    chain_der: list[bytes], *, chip: str, ecdsa_verifier: bool, device_time: int
+    chain_der: list[bytes], *, ecdsa_verifier: bool, device_time: int
 ) -> TlsFailure | None:
     """What br_x509_minimal refuses in CA mode, in the order it meets it (leaf first).
 
     Dates are checked against the device's clock (54 when outside, e.g. a device in 1970);
-    an RSA key over BR_MAX_RSA_SIZE fails on ESP8266 (50; a real device may crash instead);
     a certificate signed with ECDSA fails without br_x509_minimal_set_ecdsa() (49: unsupported),
     which only SetOption165 1 on a USE_MQTT_TLS_ECDSA build installs. chain_der is the server's
     chain followed by the trust anchor that closed it.
@@ -135,13 +146,6 @@ def chain_refusal(
         if not cert.not_valid_before_utc <= when <= cert.not_valid_after_utc:
             return TlsFailure(
                 BR_ERR_X509_EXPIRED, f"certificate not valid at device time {when:%Y-%m-%d}"
-            )
-        key = cert.public_key()
-        rsa_bits = key.key_size if isinstance(key, rsa.RSAPublicKey) else 0
-        if chip == "esp8266" and rsa_bits > ESP8266_MAX_RSA_BITS:
-            return TlsFailure(
-                BR_ERR_X509_LIMIT_EXCEEDED,
-                f"RSA-{rsa_bits} key: ESP8266 takes {ESP8266_MAX_RSA_BITS} bits",
             )
     for der in chain_der[:-1]:  # the trust anchor's own signature is never checked
         cert = x509.load_der_x509_certificate(der)

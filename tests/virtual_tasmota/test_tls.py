@@ -19,6 +19,7 @@ from cryptography.x509.oid import NameOID
 from custom_components.tasmota_tls.pki import tasmota_fingerprint
 from tests.helpers.mosquitto import BrokerFactory, MosquittoBroker, connected_line
 from virtual_tasmota import DeviceFaults, VirtualDevice
+from virtual_tasmota.settings import DEFAULT_FINGERPRINT2
 from virtual_tasmota.tls import firmware_fingerprint, format_fingerprint
 
 from .conftest import PASSPHRASE, FleetFactory, Observer, Pki, send, tls_listener
@@ -100,6 +101,8 @@ async def test_ca_mode_learning_and_the_firmware_error_numbers(
     await learner.wait_state(lambda d: d.tls_active, 10)
     expected = broker_fingerprint(certfile.read_bytes())
     assert format_fingerprint(bytes.fromhex(learner.settings.fingerprint1)) == expected
+    # Only an all-zero slot learns: slot 2 keeps its default (SHA-1 of nothing).
+    assert learner.settings.fingerprint2 == DEFAULT_FINGERPRINT2
     assert any(f"MQT: Fingerprint learned: {expected}" in line for line in learner.events)
     # Two independent implementations of the firmware's fingerprint agree.
     der = x509.load_pem_x509_certificate(certfile.read_bytes()).public_bytes(Encoding.DER)
@@ -203,48 +206,6 @@ def broker_files_signed_by_an_ec_ca(
     return cafile, certfile, keyfile
 
 
-def ec_broker_files(directory: Path) -> tuple[Path, Path, Path]:
-    return broker_files_signed_by_an_ec_ca(directory, ec.generate_private_key(ec.SECP256R1()))
-
-
-async def test_an_ec_broker_needs_an_esp32_with_setoption165(
-    mosquitto_factory: BrokerFactory,
-    observer_factory: Any,
-    fleet_factory: FleetFactory,
-    tmp_path: Path,
-) -> None:
-    cafile, certfile, keyfile = ec_broker_files(tmp_path)
-    config = tls_listener(cafile, certfile, keyfile)
-    config = config.replace("require_certificate true", "").replace(
-        "use_identity_as_username true", ""
-    )
-    broker: MosquittoBroker = mosquitto_factory(config)
-    observer: Observer = observer_factory(broker.ports["port"])
-    observer.subscribe("#")
-    esp8266 = (await fleet_factory(broker.ports["port"])).devices[0]
-    esp32, esp32_default = (
-        await fleet_factory(broker.ports["port"], count=2, chip="esp32")
-    ).devices
-    switch = (
-        f"MqttPort {broker.ports['tls_port']}; SetOption132 1; MqttFingerprint1 0; SetOption103 1"
-    )
-    observer.publish(f"cmnd/{esp8266.topic}/Backlog", switch)
-    observer.publish(f"cmnd/{esp32_default.topic}/Backlog", switch)
-    observer.publish(f"cmnd/{esp32.topic}/Backlog", f"SetOption165 1; {switch}")
-
-    await esp32.wait_state(lambda d: d.tls_active, 10)
-    assert any("(ECDHE-ECDSA-AES128-GCM-SHA256)" in line for line in esp32.events)
-    # ESP32 fingerprints P-256 keys: the learned value is the PKI core's EC fingerprint.
-    learned = format_fingerprint(bytes.fromhex(esp32.settings.fingerprint1))
-    assert learned == tasmota_fingerprint(x509.load_pem_x509_certificate(certfile.read_bytes()))
-    # Only ECDHE-RSA-AES128-GCM-SHA256 on offer: the broker has no suite in common.
-    for device in (esp8266, esp32_default):
-        await device.wait_state(
-            lambda d: any("TLS connection error: 296" in x for x in d.events), 10
-        )
-        assert not device.connected
-
-
 async def test_firmware_13_drops_user_and_password_when_a_key_is_loaded(
     mosquitto_factory: BrokerFactory, observer_factory: Any, fleet_factory: FleetFactory, pki: Pki
 ) -> None:
@@ -274,44 +235,3 @@ async def test_firmware_13_drops_user_and_password_when_a_key_is_loaded(
     users = dict(broker.connected_usernames())
     assert users[f"DVES_{current.mac[-6:]}"] == "DVES_USER"  # USE_MQTT_CLIENT_CERT keeps them
     assert broker.find_log(connected_line(client=f"DVES_{old.mac[-6:]}", anonymous=True))
-
-
-async def test_esp8266_limits_on_the_broker_certificate(
-    mosquitto_factory: BrokerFactory,
-    observer_factory: Any,
-    fleet_factory: FleetFactory,
-    tmp_path: Path,
-) -> None:
-    """RSA above 2048 bits is too big for an ESP8266; an ECDSA-signed chain it cannot verify."""
-    results: dict[str, list[str]] = {}
-    for name, bits, mode in (
-        ("rsa3072", 3072, "SetOption132 1; MqttFingerprint1 0"),
-        ("ec_ca", 2048, "SetOption132 0"),
-    ):
-        directory = tmp_path / name
-        directory.mkdir()
-        leaf = rsa.generate_private_key(public_exponent=65537, key_size=bits)
-        cafile, certfile, keyfile = broker_files_signed_by_an_ec_ca(directory, leaf)
-        config = tls_listener(cafile, certfile, keyfile)
-        config = config.replace("require_certificate true", "").replace(
-            "use_identity_as_username true", ""
-        )
-        broker: MosquittoBroker = mosquitto_factory(config)
-        observer: Observer = observer_factory(broker.ports["port"])
-        fleet = await fleet_factory(broker.ports["port"], trust_anchors_pem=cafile.read_bytes())
-        esp8266 = fleet.devices[0]
-        esp32 = (
-            await fleet_factory(
-                broker.ports["port"], chip="esp32", trust_anchors_pem=cafile.read_bytes()
-            )
-        ).devices[0]
-        for device in (esp8266, esp32):
-            observer.publish(
-                f"cmnd/{device.topic}/Backlog",
-                f"MqttPort {broker.ports['tls_port']}; {mode}; SetOption103 1",
-            )
-        await esp32.wait_state(lambda d: d.tls_active, 10)
-        await esp8266.wait_state(lambda d: any("TLS connection error" in x for x in d.events), 10)
-        results[name] = [x.split("| ")[1] for x in esp8266.events if "TLS connection error" in x]
-    assert results["rsa3072"][0] == "MQT: TLS connection error: 50"
-    assert results["ec_ca"][0] == "MQT: TLS connection error: 49"
