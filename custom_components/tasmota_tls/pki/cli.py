@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 
 from . import dates
 from .errors import PkiError
-from .fingerprint import tasmota_fingerprint
+from .fingerprint import has_fingerprint, tasmota_fingerprint
 from .fsutil import KEY_MODE, atomic_write
 from .limits import BROKER_DAYS, CA_DAYS, CRL_DAYS, DEVICE_DAYS, HA_CLIENT_DAYS
 from .store import DeviceRequest, IssuedCredential, PkiStore, utcnow
@@ -29,6 +29,12 @@ from .trust_anchor import USER_CONFIG_OVERRIDE_SNIPPET, firmware_headers
 PASSPHRASE_ENV = "TASMOTA_TLS_PASSPHRASE"  # noqa: S105 (a variable name, not a secret)
 # Devices issued per index write when several names are given.
 BATCH = 256
+EC_CA_NOTE = (
+    "Note: in CA mode (SetOption132 0) a device verifies this EC CA's signatures only with "
+    "SetOption165 1, on a build with USE_MQTT_TLS_ECDSA (the default since Tasmota v15.1, "
+    "ESP8266 and ESP32 alike); without them it fails with TLS error 49. An RSA CA works "
+    "with every build."
+)
 Handler: TypeAlias = Callable[[argparse.Namespace, PkiStore], int]
 
 
@@ -82,7 +88,7 @@ def cmd_init(args: argparse.Namespace, store: PkiStore) -> int:
     print(f"Created CA {args.cn!r} ({args.algo.upper()}) in {store.directory}")
     print(f"Valid until {dates.not_after(cert):%Y-%m-%d}")
     if args.algo == "ec":
-        print("Note: an EC CA needs ESP32 devices with newer firmware; ESP8266 verifies RSA only.")
+        print(EC_CA_NOTE)
     return 0
 
 
@@ -93,17 +99,34 @@ def cmd_import_easyrsa(args: argparse.Namespace, store: PkiStore) -> int:
 
 
 def cmd_broker(args: argparse.Namespace, store: PkiStore) -> int:
+    """A first broker certificate, or a new one for the SAME key: fingerprints stay valid."""
+    before = store.broker_certificate() if store.exists else None
     credential = store.issue_broker(
-        read_passphrase(args), args.host, extra_names=args.san, days=args.days
+        read_passphrase(args), args.host, extra_names=args.san, days=args.days, keep_key=True
     )
+    _broker_output(args, store, credential, renewed=before is not None)
+    return 0
+
+
+def cmd_renew_broker(args: argparse.Namespace, store: PkiStore) -> int:
+    credential = store.renew_broker(read_passphrase(args), days=args.days)
+    _broker_output(args, store, credential, renewed=True)
+    return 0
+
+
+def _broker_output(
+    args: argparse.Namespace, store: PkiStore, credential: IssuedCredential, *, renewed: bool
+) -> None:
     print(f"Issued broker certificate {credential.entry.cn} (serial {credential.entry.serial})")
-    print(f"MqttFingerprint1 {tasmota_fingerprint(credential.certificate)}")
+    if renewed:
+        print("Same key as before: every device's MqttFingerprint stays valid.")
+    if has_fingerprint(credential.certificate):
+        print(f"MqttFingerprint1 {tasmota_fingerprint(credential.certificate)}")
     if args.out:
         out = Path(args.out)
         _write_ca(out, store)
         _write_credential(out, "broker.crt", "broker.key", credential)
         print(f"Wrote ca.crt, broker.crt and broker.key (0600) to {out}")
-    return 0
 
 
 def _device_output(credential: IssuedCredential, as_json: bool) -> None:
@@ -150,6 +173,9 @@ def cmd_device(args: argparse.Namespace, store: PkiStore) -> int:
     """One device, or many: each batch is saved in the index before it is printed."""
     if args.topic and len(args.name) > 1:
         raise CliError("--topic names one device's topic; give one name with it.")
+    cpus = os.cpu_count() or 1
+    if not 1 <= args.workers <= cpus:
+        raise CliError(f"--workers must be between 1 and {cpus} (the CPU count of this machine).")
     passphrase = read_passphrase(args)
     requests = [
         DeviceRequest(name, args.topic, _command_topic(args, name), args.days) for name in args.name
@@ -189,10 +215,10 @@ def cmd_trust_anchor(args: argparse.Namespace, store: PkiStore) -> int:
 
 
 def cmd_fingerprint(args: argparse.Namespace, store: PkiStore) -> int:
-    cert = store.broker_certificate()
+    cert = store.current_broker_certificate()
     if cert is None:
         raise CliError("No broker certificate yet: run `broker HOST` first.")
-    print(tasmota_fingerprint(cert))
+    print(tasmota_fingerprint(cert))  # an EC key is refused with the reason
     return 0
 
 
@@ -272,8 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--algo",
         choices=["rsa", "ec"],
         default="rsa",
-        help="rsa (RSA-2048, default: what ESP8266 firmware verifies) or ec "
-        "(P-256: ESP32 with newer firmware only)",
+        help="rsa (RSA-2048, default: every Tasmota build verifies it) or ec (P-256: a "
+        "device in CA mode then needs SetOption165 1 and a build with USE_MQTT_TLS_ECDSA, "
+        "the default since v15.1 on ESP8266 and ESP32)",
     )
     init.add_argument("--dn-mode", choices=["cn_only", "org"], default="cn_only")
     for field in ("country", "province", "city", "org", "ou", "email"):
@@ -283,7 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
     imp = add("import-easyrsa", cmd_import_easyrsa, "Adopt an existing Easy-RSA pki/ folder.")
     imp.add_argument("path", help="the pki/ folder")
 
-    broker = add("broker", cmd_broker, "Issue the broker's server certificate (RSA-2048).")
+    broker = add("broker", cmd_broker,
+                 "Issue the broker's server certificate (RSA-2048). On an existing broker: a "
+                 "new certificate for the SAME key, so every MqttFingerprint stays valid "
+                 "(a new key: rotate-broker).")  # fmt: skip
     broker.add_argument("host", help="the MqttHost devices use: a DNS name or an IP address")
     broker.add_argument("--san", action="append", default=[], help="an extra DNS name or IP")
     broker.add_argument("--out", help="write ca.crt, broker.crt, broker.key here")
@@ -313,7 +343,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ta.add_argument("--out", required=True, help="folder for the three files")
 
-    add("fingerprint", cmd_fingerprint, "Print the broker's MqttFingerprint1 value.")
+    add("fingerprint", cmd_fingerprint,
+        "Print the broker's MqttFingerprint1 value (RSA broker keys only: fingerprint "
+        "mode, SetOption132 1, needs an RSA broker key).")  # fmt: skip
+
+    renew_text = "Re-issue the broker certificate: same names, same key, new dates."
+    renew_broker = add("renew-broker", cmd_renew_broker, renew_text)
+    renew_broker.add_argument("--out", help="write ca.crt, broker.crt, broker.key here")
+    renew_broker.add_argument("--days", type=int, default=BROKER_DAYS)
 
     lst = add("list", cmd_list, "List every certificate the CA issued.")
     lst.add_argument("--json", action="store_true")
@@ -333,9 +370,10 @@ def build_parser() -> argparse.ArgumentParser:
     ha.add_argument("--out", help="write ca.crt, ha-client.crt, ha-client.key here")
     ha.add_argument("--days", type=int, default=HA_CLIENT_DAYS)
 
-    from . import cli_broker  # noqa: PLC0415 (here: cli_broker imports this module)
+    from . import cli_broker, cli_rotate  # noqa: PLC0415 (here: they import this module)
 
     cli_broker.register(add)
+    cli_rotate.register(add)
     return parser
 
 
