@@ -95,3 +95,20 @@ def test_damaged_index_line_is_named(easyrsa_pki: Path, tmp_path: Path) -> None:
         PkiStore(tmp_path / "ours").import_easyrsa(broken, CA_PASS)
     assert caught.value.code == "import_failed"
     assert not (tmp_path / "ours" / "index.json").exists()
+
+
+def test_index_that_is_not_utf8_gets_a_specific_error(easyrsa_pki: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "pki"
+    shutil.copytree(easyrsa_pki, broken)
+    with (broken / "index.txt").open("ab") as handle:
+        handle.write(b"V\t301231235959Z\t\t0A\tunknown\t/CN=K\xfcche\n")  # Latin-1, not UTF-8
+    with pytest.raises(PkiError, match=r"not UTF-8 text: byte 0xFC on line 4") as caught:
+        PkiStore(tmp_path / "ours").import_easyrsa(broken, CA_PASS)
+    assert caught.value.code == "index_not_utf8"
+    assert not (tmp_path / "ours" / "index.json").exists()
+
+    from .test_cli import run  # noqa: PLC0415 (the CLI helper, only here)
+
+    cli = run(tmp_path / "cli", "import-easyrsa", str(broken), passphrase=CA_PASS, check=False)
+    assert cli.returncode == 2 and "Traceback" not in cli.stderr
+    assert "is not UTF-8 text" in cli.stderr and "nothing was imported" in cli.stderr

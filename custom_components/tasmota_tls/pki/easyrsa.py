@@ -149,6 +149,21 @@ def _issued_certificates(pki: Path) -> dict[int, x509.Certificate]:
     return found
 
 
+def _index_text(path: Path) -> str:
+    """index.txt as text; OpenSSL writes UTF-8, anything else is named, not guessed."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise PkiError(
+            f"{path} is not UTF-8 text: byte 0x{data[err.start]:02X} on line {line} cannot be "
+            "read. Convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8) and import again; "
+            "nothing was imported.",
+            code="index_not_utf8",
+        ) from None
+
+
 def read_pki(pki: Path, passphrase: str) -> ImportedPki:
     """Everything worth keeping from pki/; refuses with a message naming the missing piece."""
     for needed in ("ca.crt", "private/ca.key", "index.txt"):
@@ -162,7 +177,7 @@ def read_pki(pki: Path, passphrase: str) -> ImportedPki:
     certs = _issued_certificates(pki)
     rows: list[tuple[IndexEntry, x509.Certificate | None]] = []
     used = {ca_cert.serial_number, *certs}
-    for number, line in enumerate((pki / "index.txt").read_text().splitlines(), start=1):
+    for number, line in enumerate(_index_text(pki / "index.txt").splitlines(), start=1):
         if not line.strip():
             continue
         try:
