@@ -40,7 +40,11 @@ class BrokerFiles:
 
 @pytest.fixture(scope="module")
 def broker_files(pki_store: PkiStore, tmp_path_factory: pytest.TempPathFactory) -> BrokerFiles:
-    directory = tmp_path_factory.mktemp("broker-pki")
+    return write_broker_files(pki_store, tmp_path_factory.mktemp("broker-pki"))
+
+
+def write_broker_files(pki_store: PkiStore, directory: Path) -> BrokerFiles:
+    """The store's CA, a broker certificate for BROKER_NAME and its key, for Mosquitto."""
     credential = pki_store.issue_broker(PASSPHRASE, BROKER_NAME)
     ca_pem = (pki_store.directory / "ca.crt").read_bytes()
     (directory / "ca.crt").write_bytes(ca_pem)
@@ -89,7 +93,9 @@ def world(
 ) -> Callable[..., contextlib.AbstractAsyncContextManager[World]]:
     """``async with world(tls_listener=True, faults=None, web_password=None) as w:``.
 
-    A context manager rather than a fixture: sockets may be opened in test bodies only.
+    ``files`` replaces the module's broker files (another CA); ``build`` goes to the Fleet
+    (firmware, chip, tls_ecdsa). A context manager rather than a fixture: sockets may be
+    opened in test bodies only.
     """
 
     @contextlib.asynccontextmanager
@@ -98,10 +104,13 @@ def world(
         tls_listener: bool = True,
         faults: DeviceFaults | None = None,
         web_password: str | None = None,
+        files: BrokerFiles | None = None,
+        build: dict[str, Any] | None = None,
     ) -> AsyncIterator[World]:
+        used = files or broker_files
         config = PLAIN_LISTENER
         if tls_listener:
-            config += TLS_LISTENER % {"dir": broker_files.directory}
+            config += TLS_LISTENER % {"dir": used.directory}
         broker = mosquitto_factory(config)
         tls_port = broker.ports["tls_port"] if tls_listener else free_port()
         http_port = free_port()
@@ -111,7 +120,7 @@ def world(
             state_dir=tmp_path / "fleet",
             count=1,
             http_port=http_port,
-            trust_anchors_pem=broker_files.ca_pem,
+            trust_anchors_pem=used.ca_pem,
             boot_delay=0.05,
             retry_delay=0.5,
             backlog_delay=0.01,
@@ -119,6 +128,7 @@ def world(
             rule_timer_scale=0.02,
             faults=faults,
             web_password=web_password,
+            **(build or {}),
         )
         async with PlainTransport("127.0.0.1", broker.ports["port"]) as transport, fleet:
             virtual = fleet.devices[0]
@@ -132,7 +142,7 @@ def world(
                 broker.ports["port"],
                 tls_port,
                 http_port,
-                broker_files,
+                used,
             )
 
     return make

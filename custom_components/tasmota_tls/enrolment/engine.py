@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import logging
 import time
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from ..pki.limits import (
     TLSKEY1_BYTES,
     mqtt_publish_packet_size,
 )
+from . import ecdsa
 from .device_link import DeviceLink, error_reply, reply_value
 from .model import (
     EnrolmentError,
@@ -64,6 +66,7 @@ class _Run:
         self.link = link
         self.record = record
         self._journal = journal
+        self.needs_ecdsa = False  # CA mode with an EC CA: see ecdsa.py
 
     async def enter(self, step: EnrolmentStep) -> None:
         self.record.step = step
@@ -116,6 +119,9 @@ class Enroller:
             previous = await self._read_previous(run.link)
             run.record.previous = previous.to_dict()
             payloads = await self._issue(run, issue)
+            if run.needs_ecdsa:
+                previous = dataclasses.replace(previous, ecdsa=await self._option(run.link, 165))
+                run.record.previous = previous.to_dict()
             await self._load_credential(run, payloads)
             await run.enter(Step.ARM_ROLLBACK)
             armed = True
@@ -272,6 +278,7 @@ class Enroller:
         except PkiError as err:
             raise EnrolmentError(Step.ISSUE, err.code, str(err)) from None
         run.record.serial = credential.entry.serial
+        run.needs_ecdsa = ecdsa.needs_ecdsa(self._options, credential)
         payloads = credential.payloads
         if payloads is None:
             raise EnrolmentError(Step.ISSUE, "issue_failed", "not a device credential")
@@ -369,7 +376,7 @@ class Enroller:
         _LOGGER.warning("%s: could not disarm the rollback rule: %s", link.device.mac, last)
         return last
 
-    def _switch_command(self) -> str:
+    def _switch_command(self, run: _Run) -> str:
         options = self._options
         parts = [f"MqttHost {options.broker_host}", f"MqttPort {options.broker_port}"]
         if options.validation == "fingerprint":
@@ -378,6 +385,8 @@ class Enroller:
                 parts.append(f"MqttFingerprint2 {options.next_fingerprint}")
         else:
             parts.append("SetOption132 0")
+            if run.needs_ecdsa:
+                parts.append("SetOption165 1")  # the rollback rule restores the previous value
         parts.append("SetOption103 1")  # last: it restarts the device once the Backlog is done
         return "Backlog " + "; ".join(parts)
 
@@ -388,7 +397,7 @@ class Enroller:
         await run.enter(Step.SWITCH)
         switch_error: EnrolmentError | None = None
         try:
-            await run.link.command(self._switch_command(), Step.SWITCH, None)
+            await run.link.command(self._switch_command(run), Step.SWITCH, None)
         except EnrolmentError as err:  # it may have arrived all the same: watch and see
             switch_error = err
         run.record.switched_at = utc_now()
@@ -412,6 +421,8 @@ class Enroller:
             await self._disarm_with_retries(run.link, previous)
             if switch_error is not None:
                 await run.fail(switch_error)
+            if previous.ecdsa is not None:  # SetOption165 1 was part of the switch
+                await run.fail(ecdsa.unsupported_error())
             await run.fail(
                 EnrolmentError(
                     Step.WAIT_ONLINE,

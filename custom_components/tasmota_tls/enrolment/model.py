@@ -177,7 +177,9 @@ class EnrolmentError(Exception):
     ``reason`` is a stable code: "no_tlskey_support", "timeout", "length_mismatch",
     "certificate_too_large" (or another PKI size code), "http_unreachable",
     "auth_failed", "command_error", "rolled_back", "rollback_unconfirmed",
-    "issue_failed", "interrupted". ``detail`` is a short human text without secrets.
+    "issue_failed", "interrupted", "ecdsa_unsupported" (an EC CA in CA mode: the device
+    rolled back after SetOption165 1; its firmware cannot verify ECDSA). ``detail`` is a
+    short human text without secrets.
     """
 
     def __init__(self, step: EnrolmentStep, reason: str, detail: str | None = None) -> None:

@@ -5,7 +5,8 @@ Armed before the switch, the rule is::
     ON System#Init DO RuleTimer<t> <seconds> ENDON
     ON Mqtt#Connected DO RuleTimer<t> 0 ENDON
     ON Rules#Timer=<t> DO Backlog Rule<k> 0; MqttHost <old>; MqttPort <old>;
-        SetOption132 <old>; [MqttFingerprint1 <old>;] SetOption103 <old> ENDON
+        SetOption132 <old>; [MqttFingerprint1 <old>;] [SetOption165 <old>;]
+        SetOption103 <old> ENDON
 
 Why these triggers (read from xdrv_10_rules.ino / xdrv_02_9_mqtt.ino):
 - System#Init fires at the end of every boot, network or not. System#Boot would
@@ -56,6 +57,8 @@ class PreviousSettings:
     fingerprint_validation: bool  # SetOption132
     fingerprint1: str | None  # only kept when the device already used fingerprint TLS
     rule: RuleSlot
+    # SetOption165 before an enrolment that sets it (EC CA in CA mode); None: left alone.
+    ecdsa: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,6 +78,7 @@ class PreviousSettings:
                 once=bool(rule["once"]),
                 stop_on_error=bool(rule["stop_on_error"]),
             ),
+            ecdsa=None if data.get("ecdsa") is None else bool(data["ecdsa"]),
         )
 
 
@@ -121,6 +125,8 @@ def restore_backlog(previous: PreviousSettings) -> str:
         if not valid_fingerprint(previous.fingerprint1):
             raise UnsafeSettingsError("the previous MqttFingerprint1 is not restorable")
         parts.append(f"MqttFingerprint1 {previous.fingerprint1}")
+    if previous.ecdsa is not None:
+        parts.append(f"SetOption165 {int(previous.ecdsa)}")
     parts.append(f"SetOption103 {int(previous.tls)}")
     return "; ".join(parts)
 
