@@ -13,7 +13,7 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
 from .ca import CertificateAuthority, bundle_directory, store_directory
-from .const import CONF_STORE_ID, DOMAIN
+from .const import CONF_PASSPHRASE, CONF_STORE_ID, CONF_WEB_PASSWORD, DOMAIN
 from .device_links import async_remove_orphaned_entities
 from .issues import async_clear_entry_issues
 from .journal import EnrolmentJournal
@@ -22,6 +22,7 @@ from .log_guard import install_log_guard
 from .manager import TlsManager
 from .models import TasmotaTlsConfigEntry, TasmotaTlsData
 from .pki import PkiError
+from .secret_store import SecretStore, secrets_path, write_secrets
 from .services import async_setup_services
 
 _LOGGER = logging.getLogger(__name__)
@@ -57,7 +58,15 @@ async def async_setup_entry(hass: HomeAssistant, entry: TasmotaTlsConfigEntry) -
 
     journal = EnrolmentJournal(hass, entry.entry_id)
     await journal.async_load()
-    manager = TlsManager(hass, entry, ca, journal)
+    secrets = SecretStore(hass, entry.data[CONF_STORE_ID])
+    try:
+        await secrets.async_load()
+    except (OSError, ValueError) as err:
+        _LOGGER.error("The secrets of %s cannot be read: %s", entry.title, err)
+        raise ConfigEntryError(
+            translation_domain=DOMAIN, translation_key="secrets_unreadable"
+        ) from err
+    manager = TlsManager(hass, entry, ca, journal, secrets)
     lifecycle = Lifecycle(hass, entry, manager)
     entry.runtime_data = TasmotaTlsData(ca=ca, manager=manager, lifecycle=lifecycle)
 
@@ -67,6 +76,36 @@ async def async_setup_entry(hass: HomeAssistant, entry: TasmotaTlsConfigEntry) -
     await manager.async_start()
     await lifecycle.async_start()
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    return True
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: TasmotaTlsConfigEntry) -> bool:
+    """1.1 -> 1.2: the passphrase (data) and web password (options) move to the secrets file.
+
+    Written to the 0600 file first, removed from the 0644 config entries after: a crash
+    in between leaves a 1.1 entry, and the migration runs again.
+    """
+    if entry.version > 1:
+        return False  # written by a newer version of the integration
+    if entry.minor_version < 2:
+        values = {
+            CONF_PASSPHRASE: entry.data.get(CONF_PASSPHRASE),
+            CONF_WEB_PASSWORD: entry.options.get(CONF_WEB_PASSWORD),
+        }
+        path = secrets_path(hass, entry.data[CONF_STORE_ID])
+        kept = {key: value for key, value in values.items() if value}
+        if kept:
+            try:
+                await hass.async_add_executor_job(write_secrets, path, kept)
+            except (OSError, PkiError) as err:
+                _LOGGER.error("Cannot move the secrets of %s to %s: %s", entry.title, path, err)
+                return False
+        data = {k: v for k, v in entry.data.items() if k != CONF_PASSPHRASE}
+        options = {k: v for k, v in entry.options.items() if k != CONF_WEB_PASSWORD}
+        hass.config_entries.async_update_entry(
+            entry, data=data, options=options, version=1, minor_version=2
+        )
+        _LOGGER.info("Moved the secrets of %s out of the config entry to %s", entry.title, path)
     return True
 
 

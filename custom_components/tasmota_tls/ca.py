@@ -127,8 +127,33 @@ class CaSnapshot:
         return newest
 
     def device_entry(self, name: str) -> IndexEntry | None:
-        """The newest certificate issued to a device name (any status)."""
+        """The newest certificate issued to a device name (any status).
+
+        For counting and the broker's ACL only: a name never links a certificate to a
+        device (see ownership.py).
+        """
         return self._newest_by_device.get(name)
+
+    @cached_property
+    def by_serial(self) -> dict[str, IndexEntry]:
+        """Every entry by serial, built once per snapshot."""
+        return {entry.serial: entry for entry in self.entries}
+
+    @cached_property
+    def _newest_by_mac(self) -> dict[str, IndexEntry]:
+        """The newest device certificate the index binds to each MAC."""
+        newest: dict[str, IndexEntry] = {}
+        for entry in self.entries:
+            if entry.kind != "device" or entry.mac is None:
+                continue
+            known = newest.get(entry.mac)
+            if known is None or _issued_order(entry) > _issued_order(known):
+                newest[entry.mac] = entry
+        return newest
+
+    def newest_for_mac(self, mac: str) -> IndexEntry | None:
+        """The newest certificate issued for ``mac`` (by the MAC in the index)."""
+        return self._newest_by_mac.get(mac)
 
     def valid_device_entries(self, now: dt.datetime) -> list[IndexEntry]:
         """Newest certificate per device name, where that one is still valid."""
@@ -226,9 +251,9 @@ class CertificateAuthority:
         await self._run(self.store.check_passphrase, passphrase)
 
     async def async_issue_device(
-        self, passphrase: str, name: str, topic: str, command_topic: str
+        self, passphrase: str, name: str, topic: str, command_topic: str, mac: str
     ) -> IssuedCredential:
-        """Issue a device key and certificate (the size guard runs first)."""
+        """Issue a device key and certificate for ``mac`` (the size guard runs first)."""
 
         def issue() -> IssuedCredential:
             return self.store.issue_device(
@@ -237,6 +262,7 @@ class CertificateAuthority:
                 topic=topic,
                 command_topic=command_topic,
                 days=DEVICE_CERT_DAYS,
+                mac=mac,
             )
 
         credential = await self._run(issue)
@@ -284,6 +310,7 @@ class CertificateAuthority:
         layout: str,
         devices: list[Any],
         renew_before: dt.timedelta,
+        deny: tuple[str, ...] = (),
     ) -> tuple[Any, bool]:
         """Write the Mosquitto bundle; issue a broker certificate first when needed.
 
@@ -310,7 +337,10 @@ class CertificateAuthority:
                 port=port,
                 layout=layout,  # type: ignore[arg-type]
                 devices=devices,
+                deny=deny,
+                leave_out=True,  # one bad device never stops the others' ACL or the CRL
             )
+            self._refresh_bundle()  # the CRL copies an earlier export of another layout left
             return result, issue
 
         outcome = await self._run(write)

@@ -43,6 +43,7 @@ from .const import (
     CA_SOURCE_PEM,
     CHANNEL_HTTP,
     CHANNEL_MQTT,
+    CONF_ACL_DENY,
     CONF_AUTO_ENROL,
     CONF_AUTO_RENEW,
     CONF_BROKER_HOST,
@@ -59,12 +60,14 @@ from .const import (
     CONF_PASSPHRASE,
     CONF_PKI_PATH,
     CONF_RENEW_DAYS,
+    CONF_RENEW_OVER_TLS,
     CONF_ROLLBACK_MINUTES,
     CONF_STORE_ID,
     CONF_VALIDATION,
     CONF_WEB_PASSWORD,
     CUSTODY_ATTENDED,
     CUSTODY_UNATTENDED,
+    DEFAULT_ACL_DENY,
     DEFAULT_AUTO_ENROL,
     DEFAULT_AUTO_RENEW,
     DEFAULT_CA_NAME,
@@ -72,6 +75,7 @@ from .const import (
     DEFAULT_HTTP_PORT,
     DEFAULT_MAX_PARALLEL_ENROLMENTS,
     DEFAULT_RENEW_DAYS,
+    DEFAULT_RENEW_OVER_TLS,
     DEFAULT_ROLLBACK_MINUTES,
     DEFAULT_TLS_PORT,
     DEFAULT_VALIDATION,
@@ -85,6 +89,7 @@ from .host_probe import async_probe_mqtt_hosts
 from .pki import InvalidNameError, PkiError, PkiStore, WrongPassphraseError
 from .pki.limits import MAX_COMMON_NAME_CHARS as MAX_CA_NAME_CHARS
 from .pki.names import parse_host
+from .secret_store import secrets_path, write_secrets
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -97,6 +102,8 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     CONF_HTTP_PORT: DEFAULT_HTTP_PORT,
     CONF_ROLLBACK_MINUTES: DEFAULT_ROLLBACK_MINUTES,
     CONF_MAX_PARALLEL_ENROLMENTS: DEFAULT_MAX_PARALLEL_ENROLMENTS,
+    CONF_RENEW_OVER_TLS: DEFAULT_RENEW_OVER_TLS,
+    CONF_ACL_DENY: DEFAULT_ACL_DENY,
 }
 
 _PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
@@ -135,6 +142,9 @@ class TasmotaTlsConfigFlow(ConfigFlow, domain=DOMAIN):
     """Create or import a CA, then name the broker."""
 
     VERSION = 1
+    # 1.2: secrets live in the private secrets file, not in data/options (migration in
+    # __init__.async_migrate_entry).
+    MINOR_VERSION = 2
 
     def __init__(self) -> None:
         """Start with nothing chosen."""
@@ -378,8 +388,13 @@ class TasmotaTlsConfigFlow(ConfigFlow, domain=DOMAIN):
             )
             await self.async_set_unique_id(identity.unique_id, raise_on_progress=False)
         data = dict(self._data)
-        if data[CONF_CUSTODY] == CUSTODY_ATTENDED:
-            del data[CONF_PASSPHRASE]
+        # Never in the config entry (written 0644): unattended, it goes to the 0600 file.
+        del data[CONF_PASSPHRASE]
+        if data[CONF_CUSTODY] == CUSTODY_UNATTENDED:
+            path = secrets_path(self.hass, data[CONF_STORE_ID])
+            await self.hass.async_add_executor_job(
+                write_secrets, path, {CONF_PASSPHRASE: passphrase}
+            )
         self._entry_created = True
         return self.async_create_entry(title=self._ca_name, data=data, options=DEFAULT_OPTIONS)
 
@@ -400,11 +415,13 @@ class TasmotaTlsOptionsFlow(OptionsFlow):
             user_input[CONF_HTTP_PORT] = int(user_input[CONF_HTTP_PORT])
             user_input[CONF_ROLLBACK_MINUTES] = int(user_input[CONF_ROLLBACK_MINUTES])
             user_input[CONF_MAX_PARALLEL_ENROLMENTS] = int(user_input[CONF_MAX_PARALLEL_ENROLMENTS])
-            # The web password is never shown again: left empty, the old one stays.
-            if not user_input.get(CONF_WEB_PASSWORD) and (
-                old := self.config_entry.options.get(CONF_WEB_PASSWORD)
-            ):
-                user_input[CONF_WEB_PASSWORD] = old
+            # The web password goes to the private secrets file, never into the options;
+            # it is never shown again: left empty, the old one stays.
+            if password := user_input.pop(CONF_WEB_PASSWORD, None):
+                path = secrets_path(self.hass, self.config_entry.data[CONF_STORE_ID])
+                await self.hass.async_add_executor_job(
+                    write_secrets, path, {CONF_WEB_PASSWORD: password}
+                )
             return self.async_create_entry(data=user_input)
         schema = vol.Schema(
             {
@@ -429,6 +446,10 @@ class TasmotaTlsOptionsFlow(OptionsFlow):
                         min=1, max=MAX_PARALLEL_ENROLMENTS_LIMIT, mode=NumberSelectorMode.BOX
                     )
                 ),
+                vol.Required(
+                    CONF_RENEW_OVER_TLS, default=DEFAULT_RENEW_OVER_TLS
+                ): BooleanSelector(),
+                vol.Required(CONF_ACL_DENY, default=DEFAULT_ACL_DENY): _MULTILINE,
             }
         )
         current = {**DEFAULT_OPTIONS, **self.config_entry.options}

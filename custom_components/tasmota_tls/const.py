@@ -38,6 +38,8 @@ CONF_HTTP_PORT: Final = "http_port"
 CONF_WEB_PASSWORD: Final = "web_password"  # noqa: S105 (a key name)
 CONF_ROLLBACK_MINUTES: Final = "rollback_minutes"
 CONF_MAX_PARALLEL_ENROLMENTS: Final = "max_parallel_enrolments"
+CONF_ACL_DENY: Final = "acl_deny"
+CONF_RENEW_OVER_TLS: Final = "renew_over_tls"
 
 VALIDATION_FINGERPRINT: Final = "fingerprint"
 VALIDATION_CA: Final = "ca"
@@ -58,6 +60,14 @@ DEFAULT_ROLLBACK_MINUTES: Final = 5
 DEFAULT_MAX_PARALLEL_ENROLMENTS: Final = 4
 MAX_PARALLEL_ENROLMENTS_LIMIT: Final = 32
 MIN_PASSPHRASE_LENGTH: Final = 8
+# Topic roots no device's ACL may reach (one per line in the option). Always added:
+# every "$" topic (the broker's own, $SYS) and the discovery prefix, where each device
+# may write only tasmota/discovery/<its MAC>/.
+DEFAULT_ACL_DENY: Final = "homeassistant/\nzigbee2mqtt/"
+FIXED_ACL_DENY: Final = ("$", "tasmota/discovery/")
+# A device already on TLS is renewed over its TLS MQTT session (ACL-protected), not
+# over plain HTTP.
+DEFAULT_RENEW_OVER_TLS: Final = True
 
 # Device certificates live a year; the CRL a month and is rebuilt with a third left.
 DEVICE_CERT_DAYS: Final = 365

@@ -14,6 +14,9 @@ ISSUE_DEVICES_EXPIRING = "devices_expiring"
 ISSUE_NO_TLSKEY_SUPPORT = "no_tlskey_support"
 ISSUE_BROKER_CERTIFICATE_MISSING = "broker_certificate_missing"
 ISSUE_ADDRESS_CHANGED = "address_changed"
+ISSUE_IDENTITY_CONFLICT = "identity_conflict"
+ISSUE_TOPICS_REFUSED = "topics_refused"
+ISSUE_ACL_LEFT_OUT = "acl_left_out"
 
 
 def issue_id(kind: str, entry_id: str, mac: str | None = None) -> str:

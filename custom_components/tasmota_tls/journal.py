@@ -3,6 +3,10 @@
 Saved through Home Assistant's Store before every enrolment step, so a restart in
 the middle of an enrolment finds the record and resumes it. Records never hold key
 material (the engine guarantees it); the store only adds serial numbers.
+
+``owners`` binds every certificate issued here to the MAC it was issued for (serial ->
+MAC), written before the key leaves Home Assistant. With the MAC in the CA's index it
+is what links a certificate to a device; a certificate's name never does.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ class _JournalData(TypedDict):
     records: dict[str, dict[str, Any]]
     certificates: dict[str, str]
     names: dict[str, str]
+    owners: dict[str, str]
 
 
 class EnrolmentJournal:
@@ -35,6 +40,8 @@ class EnrolmentJournal:
         self.records: dict[str, EnrolmentRecord] = {}
         self.certificates: dict[str, str] = {}
         self.names: dict[str, str] = {}
+        self.owners: dict[str, str] = {}
+        self.version = 0  # changes with every save: cache key for the address guard
 
     async def async_load(self) -> None:
         """Read the journal written before the last shutdown."""
@@ -46,16 +53,26 @@ class EnrolmentJournal:
         }
         self.certificates = dict(data["certificates"])
         self.names = dict(data.get("names", {}))
+        # Journals written before owners existed: what they say a MAC used is its own.
+        owners = {r.serial: mac for mac, r in self.records.items() if r.serial}
+        owners |= {serial: mac for mac, serial in self.certificates.items()}
+        self.owners = owners | dict(data.get("owners", {}))
 
     async def async_record(self, record: EnrolmentRecord) -> None:
         """Persist ``record`` now (the engine calls this before each step)."""
         self.records[record.mac] = record
         await self._async_save()
 
+    async def async_bind(self, serial: str, mac: str) -> None:
+        """Record that certificate ``serial`` was issued for ``mac`` (before its key is sent)."""
+        self.owners[serial] = mac
+        await self._async_save()
+
     async def async_set_certificate(self, mac: str, serial: str, name: str) -> None:
         """Remember which certificate a device now uses."""
         self.certificates[mac] = serial
         self.names[mac] = name
+        self.owners[serial] = mac
         await self._async_save()
 
     async def async_forget(self, mac: str) -> None:
@@ -70,10 +87,12 @@ class EnrolmentJournal:
         return [record for record in self.records.values() if not record.finished]
 
     async def _async_save(self) -> None:
+        self.version += 1
         await self._store.async_save(
             {
                 "records": {mac: record.to_dict() for mac, record in self.records.items()},
                 "certificates": dict(self.certificates),
                 "names": dict(self.names),
+                "owners": dict(self.owners),
             }
         )

@@ -13,7 +13,6 @@ from .const import (
     CA_EXPIRY_WARNING_DAYS,
     CONF_AUTO_RENEW,
     CONF_BROKER_HOST,
-    CONF_PASSPHRASE,
     CONF_VALIDATION,
     CRL_REFRESH_WHEN_LEFT_DAYS,
     DEFAULT_AUTO_RENEW,
@@ -73,7 +72,7 @@ class Lifecycle:
         entry_id = entry.entry_id
         snapshot = await manager.ca.async_refresh()
         now = dt_util.utcnow()
-        passphrase = entry.data.get(CONF_PASSPHRASE)
+        passphrase = manager.stored_passphrase()  # from the private secrets file
 
         crl_due = snapshot.crl_next_update is None or snapshot.crl_next_update - now < dt.timedelta(
             days=CRL_REFRESH_WHEN_LEFT_DAYS

@@ -19,28 +19,18 @@ from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_call_later
 from homeassistant.util import dt as dt_util
 
+from .address_guard import AddressGuard
 from .address_pins import AddressPins
 from .broker_bundle import async_refresh_exported_bundle
 from .ca import CertificateAuthority
 from .const import (
     CONF_AUTO_ENROL,
-    CONF_BROKER_HOST,
     CONF_BROKER_PORT,
-    CONF_CHANNEL,
     CONF_CUSTODY,
-    CONF_HTTP_PORT,
     CONF_MAX_PARALLEL_ENROLMENTS,
-    CONF_PASSPHRASE,
-    CONF_ROLLBACK_MINUTES,
-    CONF_VALIDATION,
-    CONF_WEB_PASSWORD,
     CUSTODY_UNATTENDED,
     DEFAULT_AUTO_ENROL,
-    DEFAULT_CHANNEL,
-    DEFAULT_HTTP_PORT,
     DEFAULT_MAX_PARALLEL_ENROLMENTS,
-    DEFAULT_ROLLBACK_MINUTES,
-    DEFAULT_VALIDATION,
     DOMAIN,
     EVENT_ENROLLED,
     EVENT_ENROLMENT_FAILED,
@@ -48,10 +38,10 @@ from .const import (
     EVENT_REVOKED,
     EVENT_TASMOTA_TLS,
     FIRMWARE_DOCS_URL,
-    VALIDATION_FINGERPRINT,
 )
 from .device_links import DeviceLinkFollower, device_for
 from .discovery import TasmotaDevice
+from .engine_options import engine_options
 from .enrolment import (
     Enroller,
     EnrolmentError,
@@ -59,11 +49,14 @@ from .enrolment import (
     EnrolmentRecord,
     EnrolmentStep,
 )
-from .issues import ISSUE_ADDRESS_CHANGED, ISSUE_NO_TLSKEY_SUPPORT, async_set_issue
+from .issues import ISSUE_NO_TLSKEY_SUPPORT, async_set_issue
 from .journal import EnrolmentJournal
 from .models import DeviceState, TasmotaTlsConfigEntry, TlsStatus
 from .naming import certificate_name
+from .ownership import certificate_of, owned_entry
 from .pki import IndexEntry, IssuedCredential, PkiError, WrongPassphraseError
+from .renewal_proof import async_confirm_renewal
+from .secret_store import SecretStore
 from .tracker import DeviceTracker
 
 _LOGGER = logging.getLogger(__name__)
@@ -89,13 +82,16 @@ class TlsManager:
         entry: TasmotaTlsConfigEntry,
         ca: CertificateAuthority,
         journal: EnrolmentJournal,
+        secrets: SecretStore,
     ) -> None:
         """Wire the tracker; nothing is subscribed until async_start."""
         self.hass = hass
         self.entry = entry
         self.ca = ca
         self.journal = journal
+        self.secrets = secrets
         self.pins = AddressPins(hass, entry.entry_id)
+        self.guard = AddressGuard(self)
         self.tracker = DeviceTracker(
             hass,
             lambda: int(entry.data[CONF_BROKER_PORT]),
@@ -179,7 +175,7 @@ class TlsManager:
             self.hass, SIGNAL_NEW_DEVICE.format(self.entry.entry_id), state.device.mac
         )
         mac = state.device.mac
-        self._check_address(state)
+        self.guard.check(state)
         if self._to_resume.pop(mac, None) is not None:
             self.async_resume(mac)
         elif self._should_auto_enrol(mac):
@@ -188,55 +184,17 @@ class TlsManager:
 
     @callback
     def _device_changed(self, state: DeviceState) -> None:
-        self._check_address(state)
+        self.guard.check(state)
         self.async_notify(state.device.mac)
 
-    # ---- the address key material may go to ----------------------------------------
-
-    @callback
-    def _check_address(self, state: DeviceState) -> None:
-        """Raise or clear the repair for a device announcing an address it was not enrolled at."""
-        device = state.device
-        if not state.present:
-            return
-        if device.mac in self.journal.certificates and device.mac not in self.pins.pins:
-            # Enrolled before addresses were pinned: the first one seen is trusted.
-            self.hass.async_create_task(self.pins.async_pin(device), eager_start=True)
-            return
-        moved = self.pins.moved(device)
-        if moved:
-            _LOGGER.warning(
-                "Tasmota %s announces a new address (%s, %s); no key is sent there until "
-                "the change is confirmed in Repairs",
-                device.mac,
-                device.ip,
-                device.command_topic(""),
-            )
-        async_set_issue(
-            self.hass,
-            ISSUE_ADDRESS_CHANGED,
-            self.entry.entry_id,
-            moved,
-            self._address_placeholders(device.mac) if moved else None,
-            mac=device.mac,
-            fixable=True,
-        )
+    # ---- the address key material may go to (address_guard.py) ---------------------
 
     def _address_placeholders(self, mac: str) -> dict[str, str]:
-        state, pinned = self.tracker.devices[mac], self.pins.pins[mac]
-        return {
-            "name": state.device.name or mac,
-            "mac": mac,
-            "old_ip": pinned["ip"],
-            "old_topic": pinned["command_topic"],
-            "new_ip": state.device.ip,
-            "new_topic": state.device.command_topic(""),
-        }
+        return self.guard.address_placeholders(mac)
 
     def address_changed(self, mac: str) -> bool:
         """True while the device announces an address other than the one it was enrolled at."""
-        state = self.tracker.devices.get(mac)
-        return state is not None and state.present and self.pins.moved(state.device)
+        return self.guard.address_changed(mac)
 
     async def async_confirm_address(self, mac: str) -> None:
         """The user says the device really moved: pin the address it announces now."""
@@ -245,7 +203,7 @@ class TlsManager:
             return
         _LOGGER.info("Tasmota %s: new address %s confirmed", mac, state.device.ip)
         await self.pins.async_pin(state.device)
-        self._check_address(state)
+        self.guard.check(state)
         self.async_notify(mac)
 
     def _should_auto_enrol(self, mac: str) -> bool:
@@ -254,6 +212,7 @@ class TlsManager:
             and self.entry.data[CONF_CUSTODY] == CUSTODY_UNATTENDED
             and mac not in self.journal.records  # never tried: a failure is not retried
             and self.certificate(mac) is None
+            and self.guard.refusal(self.tracker.devices[mac].device) is None
         )
 
     # ---- state for entities ----------------------------------------------------------
@@ -263,17 +222,8 @@ class TlsManager:
         return self.tracker.devices.get(mac)
 
     def certificate(self, mac: str) -> IndexEntry | None:
-        """The certificate the device uses (ours, or one imported under its topic)."""
-        snapshot = self.ca.snapshot
-        if snapshot is None:
-            return None
-        if (serial := self.journal.certificates.get(mac)) is not None:
-            for entry in snapshot.entries:
-                if entry.serial == serial:
-                    return entry
-        if (state := self.tracker.devices.get(mac)) is not None:
-            return snapshot.device_entry(certificate_name(state.device))
-        return None
+        """The certificate issued for this MAC that the device uses (never one found by name)."""
+        return certificate_of(self.ca.snapshot, self.journal, mac)
 
     def status(self, mac: str) -> TlsStatus:
         """The TLS status sensor's state."""
@@ -309,11 +259,13 @@ class TlsManager:
     @callback
     def async_start_renewal(self, mac: str, passphrase: str) -> None:
         """Renew in the background (lifecycle); a running operation is left alone."""
-        if mac in self._active or mac not in self.tracker.devices:
+        if mac in self._active or mac not in self.tracker.devices or self.certificate(mac) is None:
             return
         if self.address_changed(mac):
             _LOGGER.warning("Tasmota %s is not renewed until its new address is confirmed", mac)
             return
+        if self.guard.refusal(self.tracker.devices[mac].device) is not None:
+            return  # its repair says why
         self._start(mac, "renew", self._async_operate(mac, "renew", passphrase))
 
     async def async_forget(self, mac: str) -> None:
@@ -321,7 +273,7 @@ class TlsManager:
         self.tracker.async_forget(mac)
         await self.journal.async_forget(mac)
         await self.pins.async_forget(mac)
-        async_set_issue(self.hass, ISSUE_ADDRESS_CHANGED, self.entry.entry_id, False, mac=mac)
+        self.guard.forget(mac)
         self.async_notify()
 
     def expiring(self, window: dt.timedelta) -> list[str]:
@@ -366,6 +318,12 @@ class TlsManager:
                 translation_key="address_changed",
                 translation_placeholders=self._address_placeholders(mac),
             )
+        if (refusal := self.guard.refusal(state.device)) is not None:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key=refusal.kind,
+                translation_placeholders=refusal.placeholders,
+            )
         if operation == "renew" and self.certificate(mac) is None:
             raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_enrolled")
         secret = await self.async_passphrase(passphrase)
@@ -388,40 +346,26 @@ class TlsManager:
         return secret
 
     def _stored_passphrase(self) -> str | None:
-        passphrase: str | None = self.entry.data.get(CONF_PASSPHRASE)
-        return passphrase
+        return self.stored_passphrase()
 
-    def enrolment_options(self) -> EnrolmentOptions:
+    def stored_passphrase(self) -> str | None:
+        """The unattended passphrase from the private secrets file; None when attended."""
+        if self.entry.data[CONF_CUSTODY] != CUSTODY_UNATTENDED:
+            return None
+        return self.secrets.passphrase
+
+    def enrolment_options(
+        self, mac: str | None = None, operation: str = "enrol"
+    ) -> EnrolmentOptions:
         """Engine options from the entry; raises a translated error if unusable."""
-        options = self.entry.options
-        validation = options.get(CONF_VALIDATION, DEFAULT_VALIDATION)
-        snapshot = self.ca.snapshot
-        fingerprint = snapshot.broker_fingerprint if snapshot else None
-        if validation == VALIDATION_FINGERPRINT and fingerprint is None:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN, translation_key="broker_certificate_missing"
-            )
-        return EnrolmentOptions(
-            broker_host=self.entry.data[CONF_BROKER_HOST],
-            broker_port=int(self.entry.data[CONF_BROKER_PORT]),
-            validation=validation,
-            fingerprint=fingerprint,
-            next_fingerprint=snapshot.previous_broker_fingerprint
-            if snapshot and fingerprint
-            else None,
-            channel=options.get(CONF_CHANNEL, DEFAULT_CHANNEL),
-            http_port=int(options.get(CONF_HTTP_PORT, DEFAULT_HTTP_PORT)),
-            web_password=options.get(CONF_WEB_PASSWORD) or None,
-            rollback_minutes=int(options.get(CONF_ROLLBACK_MINUTES, DEFAULT_ROLLBACK_MINUTES)),
-            **ENGINE_TIMING,  # type: ignore[arg-type]
-        )
+        return engine_options(self, mac, operation, ENGINE_TIMING)
 
-    def _enroller(self) -> Enroller:
+    def _enroller(self, mac: str | None = None, operation: str = "enrol") -> Enroller:
         if self._transport is None:
             from .enrolment.ha_transport import HomeAssistantTransport  # noqa: PLC0415
 
             self._transport = HomeAssistantTransport(self.hass)
-        return Enroller(self._transport, self.enrolment_options())
+        return Enroller(self._transport, self.enrolment_options(mac, operation))
 
     @callback
     def _start(self, mac: str, operation: Operation, job: Awaitable[None]) -> None:
@@ -449,6 +393,12 @@ class TlsManager:
                 mac, operation, "address_changed", "the new address is not confirmed yet"
             )
             return
+        if (refusal := self.guard.refusal(device)) is not None:
+            # Another device claimed the identity while this one waited: no key.
+            await self._async_failed_outside_engine(
+                mac, operation, refusal.kind, refusal.placeholders.get("claim")
+            )
+            return
         name = self.journal.names.get(mac) or certificate_name(device)
         current = self.certificate(mac)
         previous = current.serial if current is not None and current.status == "valid" else None
@@ -459,8 +409,10 @@ class TlsManager:
 
         async def issue() -> IssuedCredential:
             credential = await self.ca.async_issue_device(
-                passphrase, name, device.topic, device.command_topic("TLSKey2")
+                passphrase, name, device.topic, device.command_topic("TLSKey2"), mac
             )
+            # Bound to this MAC before its key leaves Home Assistant.
+            await self.journal.async_bind(credential.entry.serial, mac)
             # Before the switch: the broker's ACL must already know the new identity.
             await async_refresh_exported_bundle(self, passphrase)
             return credential
@@ -472,6 +424,8 @@ class TlsManager:
 
         record = await self._async_guard(mac, operation, run)
         if record is None:
+            return
+        if operation == "renew" and not await async_confirm_renewal(self, mac, record, passphrase):
             return
         await self.pins.async_pin(device)  # the address the key went to
         await self._async_succeeded(mac, operation, record, name, previous, passphrase)
@@ -509,7 +463,7 @@ class TlsManager:
     ) -> EnrolmentRecord | None:
         """Run the engine; report a failure and return None."""
         try:
-            return await run(self._enroller())
+            return await run(self._enroller(mac, operation))
         except EnrolmentError as err:
             self._report_failure(mac, operation, err.step, err.reason, err.detail)
         except (HomeAssistantError, PkiError) as err:
@@ -588,16 +542,8 @@ class TlsManager:
         return revoked
 
     def _own_certificate(self, mac: str, serial: str) -> IndexEntry | None:
-        """A certificate of this device (same name) by serial; None when it is another's."""
-        snapshot, state = self.ca.snapshot, self.tracker.devices.get(mac)
-        if snapshot is None or state is None:
-            return None
-        name = self.journal.names.get(mac) or certificate_name(state.device)
-        wanted = serial.lower().removeprefix("0x").lstrip("0")
-        for entry in snapshot.entries:
-            if entry.serial == wanted and entry.cn == name and entry.kind == "device":
-                return entry
-        return None
+        """A certificate issued for this MAC, by serial; None when it is another's."""
+        return owned_entry(self.ca.snapshot, self.journal, mac, serial)
 
     async def _async_revoke_serial(
         self, mac: str, serial: str, reason: str, passphrase: str | None

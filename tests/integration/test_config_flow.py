@@ -20,6 +20,7 @@ from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.tasmota_tls.const import (
+    CONF_ACL_DENY,
     CONF_AUTO_ENROL,
     CONF_AUTO_RENEW,
     CONF_BROKER_HOST,
@@ -31,6 +32,7 @@ from custom_components.tasmota_tls.const import (
     CONF_MAX_PARALLEL_ENROLMENTS,
     CONF_PASSPHRASE,
     CONF_RENEW_DAYS,
+    CONF_RENEW_OVER_TLS,
     CONF_ROLLBACK_MINUTES,
     CONF_STORE_ID,
     CONF_VALIDATION,
@@ -100,7 +102,12 @@ async def test_create_ca_unattended(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "My Home CA"
     data = result["data"]
-    assert data[CONF_PASSPHRASE] == PASSPHRASE
+    # Never in the config entry (0644): in the private secrets file, 0600 in a 0700 folder.
+    assert CONF_PASSPHRASE not in data
+    secrets = config_dir / ".storage" / "tasmota_tls_secrets" / f"{data['store_id']}.json"
+    assert json.loads(secrets.read_text()) == {CONF_PASSPHRASE: PASSPHRASE}
+    assert secrets.stat().st_mode & 0o777 == 0o600
+    assert secrets.parent.stat().st_mode & 0o777 == 0o700
     assert data[CONF_CUSTODY] == "unattended"
     assert data[CONF_CA_SOURCE] == "create"
     assert data[CONF_BROKER_HOST] == "mqtt.home.lan"
@@ -457,11 +464,14 @@ async def test_reconfigure_broker(hass: HomeAssistant) -> None:
     assert entry.data[CONF_STORE_ID] == "x"
 
 
-async def test_options(hass: HomeAssistant) -> None:
+async def test_options(hass: HomeAssistant, config_dir: Path) -> None:
     entry = MockConfigEntry(
-        domain=DOMAIN, unique_id="abc", data={}, options={CONF_WEB_PASSWORD: "old-secret"}
+        domain=DOMAIN, unique_id="abc", data={CONF_STORE_ID: "x"}, minor_version=2, options={}
     )
     entry.add_to_hass(hass)
+    secrets = config_dir / ".storage" / "tasmota_tls_secrets" / "x.json"
+    secrets.parent.mkdir(parents=True)
+    secrets.write_text(json.dumps({CONF_WEB_PASSWORD: "old-secret"}))
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.FORM
     schema = result["data_schema"]
@@ -494,13 +504,17 @@ async def test_options(hass: HomeAssistant) -> None:
         CONF_HTTP_PORT: 8080,
         CONF_ROLLBACK_MINUTES: 2,
         CONF_MAX_PARALLEL_ENROLMENTS: 8,
-        CONF_WEB_PASSWORD: "old-secret",
+        CONF_RENEW_OVER_TLS: True,
+        CONF_ACL_DENY: "homeassistant/\nzigbee2mqtt/",
     }
+    assert json.loads(secrets.read_text()) == {CONF_WEB_PASSWORD: "old-secret"}
     result = await hass.config_entries.options.async_init(entry.entry_id)
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {**values, CONF_WEB_PASSWORD: "new-secret"}
     )
-    assert entry.options[CONF_WEB_PASSWORD] == "new-secret"
+    # The web password goes to the private file, never into the options.
+    assert CONF_WEB_PASSWORD not in entry.options
+    assert json.loads(secrets.read_text()) == {CONF_WEB_PASSWORD: "new-secret"}
 
 
 def test_ca_files_fixture_is_encrypted() -> None:

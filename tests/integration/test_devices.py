@@ -22,7 +22,7 @@ CONFIG_TOPIC = f"tasmota/discovery/{MAC}/config"
 
 
 def issue_for_topic(store: PkiStore) -> None:
-    store.issue_device(PASSPHRASE, TOPIC, topic=TOPIC)
+    store.issue_device(PASSPHRASE, TOPIC, topic=TOPIC, mac=MAC)
 
 
 async def test_status_follows_lwt_and_status6(hass: HomeAssistant, mqtt_bus: MqttBus) -> None:

@@ -124,8 +124,10 @@ async def test_no_secret_in_diagnostics_events_logs_or_errors(
     # The checks look at real content.
     assert "enrolled" in places["events"]
     assert MAC in places["logs"] or "enrol" in places["logs"]
-    assert diagnostics["entry"]["data"]["passphrase"] == "**REDACTED**"
-    assert diagnostics["entry"]["options"]["web_password"] == "**REDACTED**"
+    # Moved out of the config entry into the private secrets file (migration 1.2).
+    assert "passphrase" not in diagnostics["entry"]["data"]
+    assert "web_password" not in diagnostics["entry"]["options"]
+    assert "passphrase" not in entry.data and "web_password" not in entry.options
     assert diagnostics["devices"][MAC]["status"] == "connected_tls"
     assert diagnostics["devices"][MAC]["last_enrolment"]["step"] == "done"
     assert diagnostics["ca"]["broker_fingerprint"] == installed.broker_fingerprint

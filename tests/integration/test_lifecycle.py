@@ -20,6 +20,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.tasmota_tls.const import DOMAIN
 from custom_components.tasmota_tls.pki import PkiStore
+from custom_components.tasmota_tls.secret_store import secrets_path, write_secrets
 
 from .conftest import BROKER_HOST, PASSPHRASE, discovery_payload, install
 from .helpers import collect_events, state_of, wait_for
@@ -39,7 +40,7 @@ def fast_engine() -> Generator[None]:
 
 def issue_short_lived(name: str = TOPIC, days: int = 10) -> Callable[[PkiStore], None]:
     def prepare(store: PkiStore) -> None:
-        store.issue_device(PASSPHRASE, name, topic=name, days=days)
+        store.issue_device(PASSPHRASE, name, topic=name, days=days, mac=MAC)
 
     return prepare
 
@@ -84,9 +85,10 @@ async def test_crl_is_renewed_early_or_reported(hass: HomeAssistant, mqtt_bus: M
 
 async def install_unattended_on(hass: HomeAssistant, store: PkiStore) -> str:
     entry = hass.config_entries.async_entries(DOMAIN)[0]
-    hass.config_entries.async_update_entry(
-        entry, data={**entry.data, "custody": "unattended", "passphrase": PASSPHRASE}
-    )
+    # Unattended custody keeps the passphrase in the private secrets file.
+    path = secrets_path(hass, entry.data["store_id"])
+    await hass.async_add_executor_job(write_secrets, path, {"passphrase": PASSPHRASE})
+    hass.config_entries.async_update_entry(entry, data={**entry.data, "custody": "unattended"})
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     return entry.entry_id

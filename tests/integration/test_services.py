@@ -34,7 +34,7 @@ def fast_engine() -> Generator[None]:
 
 
 def issue_for_topic(store: PkiStore) -> None:
-    store.issue_device(PASSPHRASE, TOPIC, topic=TOPIC)
+    store.issue_device(PASSPHRASE, TOPIC, topic=TOPIC, mac=MAC)
 
 
 async def discovered(hass: HomeAssistant, bus: MqttBus) -> str:
@@ -230,8 +230,8 @@ async def test_revoke_an_older_certificate_by_serial(
     serials: list[str] = []
 
     def two_and_another(store: PkiStore) -> None:
-        for name in (TOPIC, TOPIC, "other_device"):
-            serials.append(store.issue_device(PASSPHRASE, name, topic=name).entry.serial)
+        for name, mac in ((TOPIC, MAC), (TOPIC, MAC), ("other_device", "A4CF12000001")):
+            serials.append(store.issue_device(PASSPHRASE, name, topic=name, mac=mac).entry.serial)
 
     installed = await install(hass, prepare=two_and_another)
     device_id = await discovered(hass, mqtt_bus)

@@ -70,6 +70,20 @@ async def recorder() -> AsyncIterator[tuple[WebRecorder, int]]:
         await runner.cleanup()
 
 
+def pin(ip: str, topic: str) -> dict[str, Any]:
+    """A pinned address: the IP and every topic root, with what they were built from."""
+    return {
+        "ip": ip,
+        "command_topic": f"cmnd/{topic}/",
+        "topic": topic,
+        "full_topic": "%prefix%/%topic%/",
+        "prefixes": ["cmnd", "stat", "tele"],
+        "hostname": "tasmota-abcdef",
+        "stat_topic": f"stat/{topic}/",
+        "tele_topic": f"tele/{topic}/",
+    }
+
+
 def status(hass: HomeAssistant, entry_id: str) -> str:
     return state_of(hass, "sensor", f"{entry_id}_{MAC}_tls_status").state
 
@@ -135,7 +149,7 @@ async def test_spoofed_address_gets_no_key(
     installed, device = await enrolled_device(hass, mqtt_bus)
     entry = installed.entry
     pins = hass_storage[f"{DOMAIN}.{entry.entry_id}.address_pins"]["data"]
-    assert pins == {MAC: {"ip": "127.0.0.2", "command_topic": f"cmnd/{TOPIC}/"}}
+    assert pins == {MAC: pin("127.0.0.2", TOPIC)}
     # Keys would now travel over HTTP, to the port the spoofed address listens on.
     hass.config_entries.async_update_entry(
         entry, options={**entry.options, "channel": "http", "http_port": port}
@@ -209,7 +223,7 @@ async def test_confirmed_move_renews_at_the_new_topic(
     assert (await response.json())["type"] == "create_entry"
     assert address_issue(hass, entry.entry_id) is None
     pins = hass_storage[f"{DOMAIN}.{entry.entry_id}.address_pins"]["data"]
-    assert pins[MAC] == {"ip": "127.0.0.2", "command_topic": "cmnd/kitchen_plug/"}
+    assert pins[MAC] == pin("127.0.0.2", "kitchen_plug")
 
     old_key = device.settings.tlskey1
     await press(hass, entry.entry_id, "renew")

@@ -19,7 +19,7 @@ from typing import Any
 
 from .errors import PkiError
 from .names import validate_common_name
-from .topics import DEFAULT_FULL_TOPIC, DEFAULT_PREFIXES, TopicModel
+from .topics import DEFAULT_FULL_TOPIC, DEFAULT_PREFIXES, TopicModel, denied_root
 
 DISCOVERY_PREFIX = "tasmota/discovery"
 DEFAULT_GROUP_TOPICS = ("tasmotas",)
@@ -223,6 +223,71 @@ def check_isolation(devices: Sequence[DeviceTopics]) -> None:
                     f"of {other}); give each device its own Topic.",
                     code="topic_overlap",
                 )
+
+
+def check_denied(device: DeviceTopics, deny: Sequence[str]) -> None:
+    """Refuse a device whose rules would reach a denied root (another application's topics).
+
+    Its own discovery topic is exempt: the discovery prefix itself is usually denied.
+    """
+    roots = [base for base in (*device.bases(), *device.group_bases())
+             if base != device.discovery_base]  # fmt: skip
+    denied = denied_root(roots, deny)
+    if denied is not None:
+        root, entry = denied
+        raise PkiError(
+            f"Device {device.name}: its topics under {root} would reach {entry}, which the "
+            "deny-list keeps for other applications. Fix the device's FullTopic or prefixes.",
+            code="denied_topic",
+        )
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """A device the ACL leaves out, and why (a PkiError's code and text)."""
+
+    name: str
+    mac: str | None
+    code: str
+    reason: str
+
+
+def admit(
+    devices: Sequence[DeviceTopics], ha_identities: Sequence[str], deny: Sequence[str] = ()
+) -> tuple[list[DeviceTopics], list[LeftOut]]:
+    """The devices an ACL can hold, in order: the first claimant of a topic or name wins.
+
+    One bad or conflicting device is left out (and reported) instead of stopping the
+    ACL, and with it the CRL, for every device.
+    """
+
+    def problem(device: DeviceTopics, kept: Sequence[DeviceTopics]) -> PkiError | None:
+        try:
+            if device.name in ha_identities:
+                raise PkiError(f"Device {device.name} has Home Assistant's name.",
+                               code="name_conflict")  # fmt: skip
+            check_denied(device, deny)
+            check_isolation([*kept, device])
+        except PkiError as err:
+            return err
+        return None
+
+    if all(problem(device, ()) is None for device in devices):
+        try:
+            check_isolation(devices)  # the usual case: everyone fits, one pass
+        except PkiError:
+            pass
+        else:
+            return list(devices), []
+    kept: list[DeviceTopics] = []
+    left: list[LeftOut] = []
+    for device in devices:
+        err = problem(device, kept)
+        if err is None:
+            kept.append(device)
+        else:
+            left.append(LeftOut(device.name, device.mac, err.code or "invalid", str(err)))
+    return kept, left
 
 
 def render_acl(

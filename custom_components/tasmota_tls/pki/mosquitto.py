@@ -26,7 +26,7 @@ from typing import Literal, TypeAlias
 from cryptography.hazmat.primitives import serialization
 
 from . import bundle_text, dates
-from .acl import ADDON_SYSTEM_USERS, DeviceTopics, render_acl
+from .acl import ADDON_SYSTEM_USERS, DeviceTopics, LeftOut, admit, check_denied, render_acl
 from .bundle_text import ListenerSettings
 from .crl_status import CrlStatus, crl_status
 from .errors import PkiError
@@ -113,6 +113,7 @@ class BundleResult:
     crl_refreshed: bool
     skipped_devices: tuple[str, ...] = ()
     unchanged: tuple[str, ...] = field(default=())
+    left_out: tuple[LeftOut, ...] = ()  # conflicting or refused devices (leave_out=True)
 
     @property
     def reload_needed(self) -> bool:
@@ -138,12 +139,18 @@ def write_bundle(
     bind_address: str | None = None,
     install_root: str | None = None,
     now: dt.datetime | None = None,
+    deny: Sequence[str] = (),
+    leave_out: bool = False,
 ) -> BundleResult:
     """Write (or update) the bundle in ``out_dir``; returns which files changed.
 
     Devices without a valid certificate in the store get no ACL entry (listed in
     ``skipped_devices``). A missing or stale CRL is refreshed in the store first.
     ``install_root`` overrides where the output folder sits on the broker host.
+    ``deny`` lists topic roots no device may reach. A device that conflicts with
+    another or reaches a denied root stops the export with its error, or with
+    ``leave_out`` is left out of the ACL (``left_out``) while the rest is written:
+    the first device of ``devices`` to claim a topic or name keeps it.
     """
     if layout not in LAYOUT_PATHS:
         raise PkiError(f"Unknown layout {layout!r}; use one of {', '.join(LAYOUTS)}.",
@@ -169,6 +176,13 @@ def write_bundle(
     paths = LAYOUT_PATHS[layout]
     kept, skipped = _devices_with_valid_certificates(store, devices, now)
     identities = (ha_identity, *(ADDON_SYSTEM_USERS if layout == "ha-addon" else ()))
+    left: list[LeftOut] = []
+    if leave_out:
+        admitted, left = admit(kept, tuple(dict.fromkeys(identities)), deny)
+        kept = tuple(admitted)
+    else:
+        for device in kept:
+            check_denied(device, deny)
     settings = ListenerSettings(
         layout=layout,
         port=port,
@@ -210,6 +224,7 @@ def write_bundle(
         crl=settings.crl,
         crl_refreshed=refreshed,
         skipped_devices=skipped,
+        left_out=tuple(left),
     )
 
 
