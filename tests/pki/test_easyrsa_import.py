@@ -107,7 +107,7 @@ def test_index_that_is_not_utf8_gets_a_specific_error(easyrsa_pki: Path, tmp_pat
     assert caught.value.code == "index_not_utf8"
     assert not (tmp_path / "ours" / "index.json").exists()
 
-    from .test_cli import run  # noqa: PLC0415 (the CLI helper, only here)
+    from .test_cli import run
 
     cli = run(tmp_path / "cli", "import-easyrsa", str(broken), passphrase=CA_PASS, check=False)
     assert cli.returncode == 2 and "Traceback" not in cli.stderr
