@@ -25,6 +25,10 @@ DISCOVERY_PREFIX = "tasmota/discovery"
 DEFAULT_GROUP_TOPICS = ("tasmotas",)
 # Fallback topics are built from these literals, whatever the configured prefixes are.
 FALLBACK_PREFIXES = ("cmnd", "stat", "tele")
+# Topic roots no device's rules may reach unless the caller says otherwise: the broker's
+# own ($SYS and every $ topic), the discovery prefix (each device writes only its own
+# tasmota/discovery/<MAC>/), Home Assistant's MQTT discovery and zigbee2mqtt's.
+DEFAULT_DENY = ("$", f"{DISCOVERY_PREFIX}/", "homeassistant/", "zigbee2mqtt/")
 # Home Assistant's Mosquitto add-on: its own clients must keep full access.
 ADDON_SYSTEM_USERS = ("homeassistant", "addons")
 

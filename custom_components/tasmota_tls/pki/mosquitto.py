@@ -26,7 +26,15 @@ from typing import Literal, TypeAlias
 from cryptography.hazmat.primitives import serialization
 
 from . import bundle_text, dates
-from .acl import ADDON_SYSTEM_USERS, DeviceTopics, LeftOut, admit, check_denied, render_acl
+from .acl import (
+    ADDON_SYSTEM_USERS,
+    DEFAULT_DENY,
+    DeviceTopics,
+    LeftOut,
+    admit,
+    check_denied,
+    render_acl,
+)
 from .bundle_text import ListenerSettings
 from .crl_status import CrlStatus, crl_status
 from .errors import PkiError
@@ -139,7 +147,7 @@ def write_bundle(
     bind_address: str | None = None,
     install_root: str | None = None,
     now: dt.datetime | None = None,
-    deny: Sequence[str] = (),
+    deny: Sequence[str] = DEFAULT_DENY,
     leave_out: bool = False,
 ) -> BundleResult:
     """Write (or update) the bundle in ``out_dir``; returns which files changed.
