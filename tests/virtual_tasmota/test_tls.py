@@ -168,7 +168,7 @@ def broker_files_signed_by_an_ec_ca(
     directory: Path, leaf_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 ) -> tuple[Path, Path, Path]:
     """A P-256 CA and a broker certificate for 127.0.0.1 (also as dNSName), made here:
-    the PKI core issues RSA CAs and RSA-2048 broker keys only."""
+    the leaf key is the caller's (the PKI core gives every broker an RSA-2048 key)."""
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "EC test CA")])
