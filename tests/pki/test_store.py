@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -19,7 +20,12 @@ from custom_components.tasmota_tls.pki import (
     SizeLimitError,
     StoreCorruptError,
     WrongPassphraseError,
+    broker_keys,
+    revocation,
+    storefs,
 )
+from custom_components.tasmota_tls.pki.fingerprint import tasmota_fingerprint
+from custom_components.tasmota_tls.pki.keys import encrypt_key, generate_key
 
 from .conftest import PASSPHRASE, snapshot
 
@@ -214,3 +220,120 @@ def test_private_material_stays_out_of_reprs(store: PkiStore) -> None:
     text = repr(credential) + str(credential) + repr(credential.payloads)
     assert credential.payloads.tlskey1 not in text
     assert PASSPHRASE not in text
+
+
+def test_store_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        store = PkiStore(tmp_path / "open" / "pki")
+        store.init_ca(PASSPHRASE, "Umask CA")
+        store.issue_broker(PASSPHRASE, "mqtt.lan")
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in store.directory.iterdir()}
+    assert stat.S_IMODE(store.directory.stat().st_mode) == 0o700
+    assert modes[".lock"] == 0o600 and modes["ca.key"] == 0o600 and modes["broker.pair"] == 0o600
+    assert not any(mode & 0o022 for mode in modes.values()), modes
+
+
+@pytest.mark.parametrize("target", ["", "ca.crt", "index.json"])
+def test_a_store_others_can_write_is_refused(store: PkiStore, target: str) -> None:
+    path = store.directory / target if target else store.directory
+    path.chmod(path.stat().st_mode | 0o002)
+    with pytest.raises(PkiError, match="writable by other users") as caught:
+        PkiStore(store.directory).entries()
+    assert caught.value.code == "store_insecure"
+    with pytest.raises(PkiError, match="writable by other users"):
+        store.issue_device(PASSPHRASE, "never")
+    path.chmod(path.stat().st_mode & ~0o022)
+    assert "never" not in [e.cn for e in PkiStore(store.directory).entries()]
+
+
+def test_a_replaced_ca_certificate_is_refused(store: PkiStore, tmp_path: Path) -> None:
+    other = PkiStore(tmp_path / "other")
+    other.init_ca(PASSPHRASE, "Attacker CA")
+    shutil.copy(other.directory / "ca.crt", store.directory / "ca.crt")
+    with pytest.raises(PkiError, match="not the CA this store issued from") as caught:
+        PkiStore(store.directory).ca_certificate()
+    assert caught.value.code == "store_corrupt"
+
+
+def test_a_ca_key_that_does_not_match_ca_crt_is_refused(store: PkiStore, tmp_path: Path) -> None:
+    other = PkiStore(tmp_path / "other")
+    other.init_ca(PASSPHRASE, "Other CA")
+    shutil.copy(other.directory / "ca.key", store.directory / "ca.key")
+    with pytest.raises(PkiError, match="CA key does not belong to its certificate") as caught:
+        PkiStore(store.directory).issue_device(PASSPHRASE, "never")
+    assert caught.value.code == "store_corrupt"
+
+
+def test_an_older_store_with_two_broker_files_is_read_checked_and_mended(
+    store: PkiStore,
+) -> None:
+    first = store.issue_broker(PASSPHRASE, "mqtt.lan")
+    pair = store.directory / "broker.pair"
+    # An older store: broker.crt + broker.key, and a crash left the key of another issue.
+    (store.directory / "broker.crt").write_bytes(first.cert_pem)
+    other_key = encrypt_key(generate_key("rsa"), PASSPHRASE)
+    (store.directory / "broker.key").write_bytes(other_key)
+    (store.directory / "broker.key").chmod(0o600)
+    pair.unlink()
+    fresh = PkiStore(store.directory)
+    assert fresh.broker_certificate() == first.certificate
+    with pytest.raises(PkiError, match="broker key does not belong") as caught:
+        fresh.broker_key(PASSPHRASE)
+    assert caught.value.code == "store_corrupt"
+    mended = fresh.issue_broker(PASSPHRASE, "mqtt.lan", keep_key=True)  # `broker HOST`
+    assert storefs.public_der(fresh.broker_key(PASSPHRASE)) == storefs.public_der(
+        mended.certificate
+    )
+    assert not (store.directory / "broker.key").exists() and pair.is_file()
+
+
+def test_broker_renewal_keeps_the_key_and_rotation_stages_it(store: PkiStore) -> None:
+    first = store.issue_broker(PASSPHRASE, "mqtt.lan", extra_names=["192.168.1.5"])
+    pin = tasmota_fingerprint(first.certificate)
+    renewed = store.renew_broker(PASSPHRASE, days=100)
+    assert tasmota_fingerprint(renewed.certificate) == pin
+    assert renewed.entry.serial != first.entry.serial
+    san = renewed.certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    assert "192.168.1.5" in san.value.get_values_for_type(x509.DNSName)
+    third = store.issue_broker(PASSPHRASE, "mqtt.lan", keep_key=True)
+    assert storefs.public_der(third.certificate) == storefs.public_der(first.certificate)
+
+    staged, made = broker_keys.stage(store, PASSPHRASE)
+    again, made_again = broker_keys.stage(PkiStore(store.directory), PASSPHRASE)
+    assert made and not made_again  # repeating `stage` gives devices the same fingerprint
+    assert storefs.public_der(again) == storefs.public_der(staged)
+    assert tasmota_fingerprint(store.broker_certificate()) == pin  # not switched yet
+    switched = broker_keys.switch(store, PASSPHRASE, 825)
+    assert tasmota_fingerprint(switched.certificate) == tasmota_fingerprint(staged.public_key())
+    assert broker_keys.staged_key(store, PASSPHRASE) is None
+    retired = broker_keys.retire(store, PASSPHRASE)
+    old = {first.entry.serial, renewed.entry.serial, third.entry.serial}
+    assert {e.serial for e in retired} == old
+    assert {e.reason for e in retired} == {"superseded"}
+    assert store.find(switched.entry.serial).status == "valid"
+
+
+def test_a_revocation_whose_crl_write_fails_is_kept_and_numbered_higher(
+    store: PkiStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    device = store.issue_device(PASSPHRASE, "tasmota_9")
+    store.generate_crl(PASSPHRASE)  # CRL 1
+    real = revocation.atomic_write
+
+    def no_space(path: Path, data: bytes, mode: int = 0o644) -> None:
+        if path.name == "crl.pem":
+            raise PkiError("Could not write crl.pem: No space left on device.", code="write_failed")
+        real(path, data, mode)
+
+    monkeypatch.setattr(revocation, "atomic_write", no_space)
+    with pytest.raises(PkiError, match="run `crl` again"):
+        store.revoke(PASSPHRASE, "tasmota_9")
+    monkeypatch.undo()
+    fresh = PkiStore(store.directory)
+    assert fresh.find(device.entry.serial).status == "revoked"
+    crl = fresh.generate_crl(PASSPHRASE)
+    assert crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == 3
+    assert [entry.serial_number for entry in crl] == [device.entry.serial_int]

@@ -370,6 +370,7 @@ class PkiStore:
             try:
                 if creating:
                     self._refuse_existing()
+                storefs.remove_leftovers(self.directory)
                 yield
             except BaseException:
                 self._cached = None  # the in-memory index may hold what was not saved

@@ -8,6 +8,7 @@ two files (broker.crt + broker.key); they are still read, and checked when unloc
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
@@ -45,6 +46,16 @@ def open_lock(directory: Path) -> IO[bytes]:
         os.close(fd)
         raise
     return os.fdopen(fd, "ab")
+
+
+def remove_leftovers(directory: Path) -> None:
+    """Temporary files a killed writer left (fsutil.atomic_write names them .NAME.*.tmp).
+
+    Called under the store's lock, when no writer of ours can be mid-write.
+    """
+    for path in directory.glob(".*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 def check_private(directory: Path, names: tuple[str, ...]) -> None:
