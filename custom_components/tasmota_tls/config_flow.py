@@ -87,6 +87,7 @@ from .const import (
 )
 from .host_probe import async_probe_mqtt_hosts
 from .pki import InvalidNameError, PkiError, PkiStore, WrongPassphraseError
+from .pki.fingerprint import has_fingerprint
 from .pki.limits import MAX_COMMON_NAME_CHARS as MAX_CA_NAME_CHARS
 from .pki.names import parse_host
 from .secret_store import secrets_path, write_secrets
@@ -109,6 +110,15 @@ DEFAULT_OPTIONS: dict[str, Any] = {
 _PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 _MULTILINE = TextSelector(TextSelectorConfig(multiline=True))
 _PORT = NumberSelector(NumberSelectorConfig(min=1, max=65535, mode=NumberSelectorMode.BOX))
+
+
+def _broker_key_is_ec(store_dir: Path) -> bool:
+    """Fingerprint mode pins RSA broker keys only (the firmware has no EC fingerprint)."""
+    try:
+        cert = PkiStore(store_dir).current_broker_certificate()
+    except PkiError:
+        return False  # a store problem is reported where the store is used, not here
+    return cert is not None and not has_fingerprint(cert)
 
 
 def _select(key: str, options: list[str]) -> SelectSelector:
@@ -370,7 +380,7 @@ class TasmotaTlsConfigFlow(ConfigFlow, domain=DOMAIN):
             error = "wrong_passphrase"
         except PkiError as err:
             _LOGGER.warning("Importing the CA failed: %s", err)
-            error = "import_failed"
+            error = "index_not_utf8" if err.code == "index_not_utf8" else "import_failed"
         else:
             return None
         await self.hass.async_add_executor_job(remove_store, store.directory)
@@ -410,7 +420,12 @@ class TasmotaTlsOptionsFlow(OptionsFlow):
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """One form with every option."""
-        if user_input is not None:
+        errors: dict[str, str] = {}
+        if user_input is not None and user_input[CONF_VALIDATION] == VALIDATION_FINGERPRINT:
+            store_dir = store_directory(self.hass, self.config_entry.data[CONF_STORE_ID])
+            if await self.hass.async_add_executor_job(_broker_key_is_ec, store_dir):
+                errors[CONF_VALIDATION] = "fingerprint_needs_rsa"
+        if user_input is not None and not errors:
             user_input[CONF_RENEW_DAYS] = int(user_input[CONF_RENEW_DAYS])
             user_input[CONF_HTTP_PORT] = int(user_input[CONF_HTTP_PORT])
             user_input[CONF_ROLLBACK_MINUTES] = int(user_input[CONF_ROLLBACK_MINUTES])
@@ -455,5 +470,7 @@ class TasmotaTlsOptionsFlow(OptionsFlow):
         current = {**DEFAULT_OPTIONS, **self.config_entry.options}
         current.pop(CONF_WEB_PASSWORD, None)
         return self.async_show_form(
-            step_id="init", data_schema=self.add_suggested_values_to_schema(schema, current)
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(schema, current),
+            errors=errors,
         )

@@ -14,7 +14,7 @@ KeyAlgorithm: TypeAlias = Literal["rsa", "ec"]
 
 
 def generate_key(algo: KeyAlgorithm) -> PrivateKey:
-    """RSA-2048 (what ESP8266 firmware verifies) or EC P-256."""
+    """RSA-2048 (every Tasmota build verifies it) or EC P-256."""
     if algo == "rsa":
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
     if algo == "ec":

@@ -159,7 +159,7 @@ class PkiStore:
         org: Mapping[str, str] | None = None,
         days: int = CA_DAYS,
     ) -> x509.Certificate:
-        """A new CA: RSA-2048 unless asked for EC (ESP32 with newer firmware only)."""
+        """A new CA: RSA-2048 unless asked for EC (devices in CA mode then need SetOption165 1)."""
         self._refuse_existing()  # before the costly key generation
         _check_free_text(cn)
         name = profiles.make_name(cn, dn_mode, org)

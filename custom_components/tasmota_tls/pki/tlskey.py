@@ -18,8 +18,9 @@ from .limits import (
 )
 
 _SHRINK_HINT = (
-    "Use CN-only names (the default) and a shorter device name; an EC CA (ESP32 with newer "
-    "firmware) gives a smaller certificate still."
+    "Use CN-only names (the default) and a shorter device name; an EC CA gives a smaller "
+    "certificate still (devices in CA mode then need SetOption165 1 on a USE_MQTT_TLS_ECDSA "
+    "build, the default since Tasmota 15.1)."
 )
 
 
