@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import os
@@ -16,6 +17,8 @@ from custom_components.tasmota_tls.pki import PkiStore, profiles
 from custom_components.tasmota_tls.pki.cli import main
 from custom_components.tasmota_tls.pki.cli_broker import read_discovery
 from custom_components.tasmota_tls.pki.store import utcnow
+from tests.helpers.bearssl_client import build_client, run_client
+from tests.helpers.mosquitto import BrokerFactory
 
 from .conftest import PASSPHRASE, ca_key, discovery, expired_crl_pem
 
@@ -166,3 +169,93 @@ def test_reload_remote_prints_the_next_steps(
     printed = capsys.readouterr().out
     assert "systemctl reload mosquitto" in printed
     assert "systemctl restart mosquitto" in printed
+
+
+# ---- broker renewal and key rotation, as devices pinned by fingerprint see them ----------
+
+ROTATION_LISTENER = """
+listener {tls_port} 127.0.0.1
+cafile %(dir)s/ca.crt
+certfile %(dir)s/broker.crt
+keyfile %(dir)s/broker.key
+require_certificate true
+use_identity_as_username true
+tls_version tlsv1.2
+"""
+
+
+def _tool(pki: Path, *args: str) -> str:
+    env = {**os.environ, "TASMOTA_TLS_PYTHON": sys.executable}
+    done = subprocess.run(
+        [str(TOOL), "--pki", str(pki), *args],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    return done.stdout
+
+
+def test_rotation_keeps_every_pinned_device_connected(
+    tmp_path: Path, mosquitto_factory: BrokerFactory
+) -> None:
+    """stage -> switch -> retire with the BearSSL client pinning like a device does.
+
+    The test client holds one fingerprint per run, so a device's two slots are two runs:
+    a device is connected when either of its slots matches the broker's key.
+    """
+    pki, served, fw = tmp_path / "pki", tmp_path / "served", tmp_path / "fw"
+    _tool(pki, "init", "--cn", "Rotation CA")
+    _tool(pki, "broker", "127.0.0.1", "--out", str(served))
+    _tool(pki, "trust-anchor", "--out", str(fw))
+    client = build_client(fw, tmp_path / "tasmota_client")
+    data = json.loads(_tool(pki, "device", "tasmota_0000AA", "--json"))
+    key, cert = tmp_path / "dev.key", tmp_path / "dev.der"
+    key.write_bytes(base64.b64decode(data["tlskey1"]))
+    cert.write_bytes(base64.b64decode(data["tlskey2"]))
+    broker = mosquitto_factory(ROTATION_LISTENER % {"dir": served})
+    slots = {1: _tool(pki, "fingerprint").strip(), 2: ALL_FF_NEVER}
+
+    def connected() -> bool:
+        for pin in slots.values():
+            result = run_client(
+                client, host="127.0.0.1", port=broker.ports["tls_port"], server_name="127.0.0.1",
+                key_file=key, cert_file=cert, client_id="DVES_0000AA", fingerprint=pin,
+            )  # fmt: skip
+            if result.connected:
+                return True
+        return False
+
+    assert connected()
+    # A renewal (new dates, same key) is served and the pin still holds.
+    assert "Same key as before" in _tool(pki, "renew-broker", "--out", str(served))
+    broker.restart()
+    assert connected()
+
+    staged = _tool(pki, "rotate-broker", "stage")
+    assert "cmnd/tasmota_0000AA/MqttFingerprint2" in staged
+    new = staged.splitlines()[0].rsplit(": ", 1)[1]
+    assert _tool(pki, "rotate-broker", "stage").splitlines()[0].endswith(new)  # same key again
+    slots[2] = new  # what the device does with `MqttFingerprint2 <new>`
+    assert new != slots[1] and connected()  # still on the old key
+
+    switched = _tool(pki, "rotate-broker", "switch", "--out", str(served))
+    assert f"New fingerprint {new}" in switched
+    broker.restart()
+    assert _tool(pki, "fingerprint").strip() == new
+    assert connected()  # on slot 2
+    old_only = {1: slots[1]}
+    assert not any(
+        run_client(
+            client, host="127.0.0.1", port=broker.ports["tls_port"], server_name="127.0.0.1",
+            key_file=key, cert_file=cert, client_id="DVES_0000AA", fingerprint=pin,
+        ).connected
+        for pin in old_only.values()
+    ), "a device pinned only to the old key would drop: the rotation must stage slot 2"  # fmt: skip
+
+    retired = _tool(pki, "rotate-broker", "retire")
+    assert f"MqttFingerprint1 {new}" in retired and "Revoked the old broker certificate" in retired
+    slots[1] = new
+    assert connected()
+
+
+# A pin no key has: the second slot before anything is staged in it.
+ALL_FF_NEVER = " ".join(["01"] * 20)

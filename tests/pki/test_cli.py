@@ -30,6 +30,8 @@ SUBCOMMANDS = [
     "revoke",
     "crl",
     "ha-client",
+    "renew-broker",
+    "rotate-broker",
 ]
 
 
@@ -171,3 +173,47 @@ def test_runs_in_a_venv_with_only_cryptography(tmp_path: Path) -> None:
     run(pki, "init", "--cn", "Minimal CA", python=str(python))
     data = json.loads(run(pki, "device", "tasmota_000001", "--json", python=str(python)).stdout)
     assert data["der_bytes"] > 256
+
+
+def test_broker_again_and_renew_broker_keep_the_fingerprint(pki: Path) -> None:
+    first = run(pki, "broker", "mqtt.lan", "--san", "10.0.0.2").stdout
+    pin = run(pki, "fingerprint").stdout.strip()
+    assert f"MqttFingerprint1 {pin}" in first and "Same key" not in first
+    again = run(pki, "broker", "mqtt.lan").stdout
+    assert "Same key as before" in again and f"MqttFingerprint1 {pin}" in again
+    renewed = run(pki, "renew-broker", "--days", "90").stdout
+    assert f"MqttFingerprint1 {pin}" in renewed
+    assert run(pki, "fingerprint").stdout.strip() == pin
+    brokers = [
+        row for row in json.loads(run(pki, "list", "--json").stdout) if row["kind"] == "broker"
+    ]
+    assert len(brokers) == 3 and {row["status"] for row in brokers} == {"valid"}
+
+
+def test_workers_are_capped_at_the_cpu_count(pki: Path) -> None:
+    cpus = os.cpu_count() or 1
+    refused = run(pki, "device", "a1", "a2", "--workers", str(cpus + 1), check=False)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert f"--workers must be between 1 and {cpus}" in refused.stderr
+    assert "a1" not in run(pki, "list").stdout
+    run(pki, "device", "a1", "a2", "--workers", str(cpus))
+
+
+def test_fingerprint_refuses_an_ec_broker_key(tmp_path: Path) -> None:
+    """An Easy-RSA pki/ whose broker (server) certificate has an EC key, as users make it."""
+    from .test_easyrsa_import import CA_PASS, EASYRSA, easyrsa
+
+    assert EASYRSA.exists()
+    guide = tmp_path / "easyrsa" / "pki"
+    guide.parent.mkdir()
+    easyrsa(guide, "init-pki")
+    easyrsa(guide, f"--passin=pass:{CA_PASS}", f"--passout=pass:{CA_PASS}", "build-ca")
+    easyrsa(guide, "--use-algo=ec", "--curve=prime256v1", "--req-cn=mqtt.lan", "gen-req",
+            "server", "nopass")  # fmt: skip
+    easyrsa(guide, f"--passin=pass:{CA_PASS}", "sign-req", "server", "server")
+    ours = tmp_path / "ours"
+    run(ours, "import-easyrsa", str(guide), passphrase=CA_PASS)
+    refused = run(ours, "fingerprint", passphrase=CA_PASS, check=False)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "The broker key is EC" in refused.stderr and "SetOption132" in refused.stderr
+    assert refused.stdout == ""  # no value that no device would compute

@@ -123,10 +123,13 @@ def _broker_output(
     if has_fingerprint(credential.certificate):
         print(f"MqttFingerprint1 {tasmota_fingerprint(credential.certificate)}")
     if args.out:
-        out = Path(args.out)
-        _write_ca(out, store)
-        _write_credential(out, "broker.crt", "broker.key", credential)
-        print(f"Wrote ca.crt, broker.crt and broker.key (0600) to {out}")
+        write_broker_files(Path(args.out), store, credential)
+
+
+def write_broker_files(out: Path, store: PkiStore, credential: IssuedCredential) -> None:
+    _write_ca(out, store)
+    _write_credential(out, "broker.crt", "broker.key", credential)
+    print(f"Wrote ca.crt, broker.crt and broker.key (0600) to {out}")
 
 
 def _device_output(credential: IssuedCredential, as_json: bool) -> None:

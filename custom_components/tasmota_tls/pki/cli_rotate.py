@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 from . import broker_keys
 from .cli import CliError, Handler, read_passphrase
@@ -134,6 +135,10 @@ def cmd_switch(args: argparse.Namespace, store: PkiStore) -> int:
     print(f"Issued broker certificate {credential.entry.cn} (serial {credential.entry.serial}) "
           "for the staged key.")  # fmt: skip
     print(f"New fingerprint {tasmota_fingerprint(credential.certificate)} (was {old}).")
+    if args.out:
+        from .cli import write_broker_files  # noqa: PLC0415
+
+        write_broker_files(Path(args.out), store, credential)
     print("Next: `tasmota-tls mosquitto --out DIR`, install the bundle and restart the broker;")
     print("devices reconnect on MqttFingerprint2. Then: tasmota-tls rotate-broker retire")
     return 0
@@ -169,6 +174,7 @@ def register(add: Callable[[str, Handler, str], argparse.ArgumentParser]) -> Non
         step.set_defaults(handler=handler)
         if name == "switch":
             step.add_argument("--days", type=int, default=BROKER_DAYS)
+            step.add_argument("--out", help="write ca.crt, broker.crt, broker.key here")
             continue
         if name == "stage":
             restage = "replace an already staged key (devices must be staged again)"
