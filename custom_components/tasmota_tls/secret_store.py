@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ def read_secrets(path: Path) -> dict[str, str]:
     return {key: str(data[key]) for key in KEYS if data.get(key)}
 
 
-def write_secrets(path: Path, values: dict[str, str | None]) -> None:
+def write_secrets(path: Path, values: Mapping[str, str | None]) -> None:
     """Merge ``values`` into the file (None removes a secret): folder 0700, file 0600."""
     path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     os.chmod(path.parent, DIR_MODE)  # also when the folder was made under another umask
