@@ -443,9 +443,13 @@ class TlsManager:
             reason = result.reason or "interrupted"
             self._report_failure(device.mac, record.operation, step, reason, result.detail)
         if result is not None and result.step == EnrolmentStep.DONE and result.serial:
+            passphrase = self._stored_passphrase()
+            if record.operation == "renew" and not await async_confirm_renewal(
+                self, device.mac, result, passphrase
+            ):
+                return  # a resumed renewal needs the same evidence
             await self.pins.async_pin(device)
             name = self.journal.names.get(device.mac) or certificate_name(device)
-            passphrase = self._stored_passphrase()
             await self._async_succeeded(
                 device.mac,
                 record.operation,
