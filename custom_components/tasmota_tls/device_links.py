@@ -18,7 +18,8 @@ come back, on a device of ours or Tasmota's, while or when it announces itself.
 from __future__ import annotations
 
 import logging
-from collections.abc import Container
+from collections.abc import Container, Iterable
+from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import Event, HomeAssistant, callback
@@ -64,10 +65,9 @@ def device_for(hass: HomeAssistant, entry_id: str, mac: str) -> dr.DeviceEntry |
     return tasmota_device(hass, mac) or own_device(hass, entry_id, mac)
 
 
-@callback
-def mac_of_device(device: dr.DeviceEntry) -> str | None:
-    """The discovery MAC (12 upper-case hex digits) of a device, from its connections."""
-    for kind, value in device.connections:
+def mac_of_connections(connections: Iterable[Iterable[str]]) -> str | None:
+    """The discovery MAC (12 upper-case hex digits) among a device's connections."""
+    for kind, value in connections:
         if kind == dr.CONNECTION_NETWORK_MAC:
             return value.replace(":", "").upper()
     return None
@@ -107,18 +107,20 @@ class DeviceLinkFollower:
         action = event.data["action"]
         if action == "create":
             device = dr.async_get(self._hass).async_get(event.data["device_id"])
-            mac = mac_of_device(device) if device is not None else None
+            if not isinstance(device, dr.DeviceEntry):
+                return  # gone again, or a child device (no MAC of its own)
+            mac = mac_of_connections(device.connections)
             if (
-                mac in self._tracked
-                and device is not None
+                mac is not None
+                and mac in self._tracked
                 and device.config_entry_id != self._entry.entry_id
                 and tasmota_device(self._hass, mac) is not None
                 and own_device(self._hass, self._entry.entry_id, mac) is not None
             ):
                 self._schedule_reload(f"a Tasmota device appeared for {mac}")
         elif action == "remove":
-            removed = event.data["device"]
-            mac = _mac_of_removed(removed)
+            removed: dict[str, Any] = event.data["device"]  # type: ignore[typeddict-item]
+            mac = mac_of_connections(removed.get("connections") or ())
             if mac in self._tracked and removed["config_entry_id"] != self._entry.entry_id:
                 self._schedule_reload(f"the Tasmota device of {mac} was removed")
 
@@ -134,7 +136,7 @@ class DeviceLinkFollower:
             self._hass.config_entries.async_schedule_reload(self._entry.entry_id)
 
         self._pending = async_call_later(self._hass, RELOAD_DELAY, reload)
-        self._entry.async_on_unload(self._pending)  # type: ignore[arg-type]
+        self._entry.async_on_unload(self._pending)
 
 
 @callback
@@ -151,12 +153,3 @@ def async_remove_orphaned_entities(hass: HomeAssistant, entry_id: str) -> None:
         if entity.device_id is None:
             _LOGGER.debug("Removing %s: its device was removed", entity.entity_id)
             registry.async_remove(entity.entity_id)
-
-
-def _mac_of_removed(device: dict[str, object]) -> str | None:
-    connections = device.get("connections") or ()
-    for connection in connections:  # type: ignore[attr-defined]
-        kind, value = connection
-        if kind == dr.CONNECTION_NETWORK_MAC:
-            return str(value).replace(":", "").upper()
-    return None

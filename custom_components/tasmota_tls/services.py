@@ -33,7 +33,7 @@ from .const import (
     SERVICE_RENEW,
     SERVICE_REVOKE,
 )
-from .device_links import mac_of_device
+from .device_links import mac_of_connections
 from .export import write_trust_anchor
 from .models import TasmotaTlsConfigEntry
 from .pki.profiles import REVOCATION_REASONS
@@ -88,7 +88,7 @@ def _device_for_call(hass: HomeAssistant, call: ServiceCall) -> tuple[TasmotaTls
     service device has none.
     """
     device = dr.async_get(hass).async_get(call.data[ATTR_DEVICE_ID])
-    mac = mac_of_device(device) if device is not None else None
+    mac = mac_of_connections(device.connections) if isinstance(device, dr.DeviceEntry) else None
     if mac is not None:
         for entry in _loaded_entries(hass):
             if entry.runtime_data.manager.device_state(mac) is not None:
