@@ -38,7 +38,7 @@ def keep(png: bytes, name: str, tmp_path: Path) -> None:
 
 async def test_device_page_shows_certificate_expiry_and_tls_status(tmp_path: Path) -> None:
     ensure_chromium()
-    async with running_develop(tmp_path, devices=3) as run:
+    async with running_develop(tmp_path, devices=5) as run:
         login = Login(run.info["login"]["username"], run.info["login"]["password"])
         async with HomeAssistantApi(run.url) as api:
             await api.login(login)

@@ -144,7 +144,7 @@ def test_every_translation_key_in_the_code_has_a_text() -> None:
     known = set(strings["exceptions"]) | set(strings["issues"])
     for platform in strings["entity"].values():
         known |= set(platform)
-    flow_errors = set(strings["config"]["error"])
+    flow_errors = set(strings["config"]["error"]) | set(strings["options"].get("error", {}))
     for issue in strings["issues"].values():
         flow_errors |= set(issue.get("fix_flow", {}).get("error", {}))
     aborts = set(strings["config"]["abort"])
