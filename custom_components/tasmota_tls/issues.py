@@ -17,6 +17,18 @@ ISSUE_ADDRESS_CHANGED = "address_changed"
 ISSUE_IDENTITY_CONFLICT = "identity_conflict"
 ISSUE_TOPICS_REFUSED = "topics_refused"
 ISSUE_ACL_LEFT_OUT = "acl_left_out"
+ISSUE_BROKER_EXPIRING = "broker_expiring"  # renewed automatically (same key) before expiry
+ISSUE_BROKER_EXPIRING_MANUAL = "broker_expiring_manual"  # the user renews it
+ISSUE_FINGERPRINT_NEEDS_RSA = "fingerprint_needs_rsa"  # fingerprint mode, EC broker key
+# hassfest forbids an issue text with both a description and a fix flow. These issues
+# are fixable only in attended custody (the flow asks for the passphrase), so each has a
+# second text, with the fix flow, for that case.
+ISSUE_CRL_STALE_FIXABLE = "crl_stale_fixable"
+ISSUE_DEVICES_EXPIRING_FIXABLE = "devices_expiring_fixable"
+_FIXABLE_TEXTS = {
+    ISSUE_CRL_STALE: ISSUE_CRL_STALE_FIXABLE,
+    ISSUE_DEVICES_EXPIRING: ISSUE_DEVICES_EXPIRING_FIXABLE,
+}
 
 
 def issue_id(kind: str, entry_id: str, mac: str | None = None) -> str:
@@ -55,7 +67,7 @@ def async_set_issue(
         is_persistent=False,
         data=data if fixable else None,
         severity=severity,
-        translation_key=kind,
+        translation_key=_FIXABLE_TEXTS.get(kind, kind) if fixable else kind,
         translation_placeholders=placeholders,
         learn_more_url=FIRMWARE_DOCS_URL if kind == ISSUE_NO_TLSKEY_SUPPORT else None,
     )

@@ -343,6 +343,12 @@ class TlsManager:
             raise ServiceValidationError(
                 translation_domain=DOMAIN, translation_key="wrong_passphrase"
             ) from None
+        except (PkiError, OSError) as err:  # a damaged or unreadable store, not the passphrase
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="store_error",
+                translation_placeholders={"error": str(err)},
+            ) from err
         return secret
 
     def _stored_passphrase(self) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import voluptuous as vol
@@ -9,13 +10,16 @@ from homeassistant import data_entry_flow
 from homeassistant.components.repairs import RepairsFlow
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.selector import TextSelector, TextSelectorConfig, TextSelectorType
 
 from .const import CONF_PASSPHRASE, DOMAIN
 from .issues import ISSUE_ADDRESS_CHANGED, ISSUE_CRL_STALE, ISSUE_DEVICES_EXPIRING, issue_id
 from .models import TasmotaTlsConfigEntry, renew_window
+from .pki import PkiError
+
+_LOGGER = logging.getLogger(__name__)
 
 _SCHEMA = vol.Schema(
     {
@@ -67,18 +71,34 @@ class PassphraseRepairFlow(_EntryRepairFlow):
             manager = entry.runtime_data.manager
             try:
                 passphrase = await manager.async_passphrase(user_input[CONF_PASSPHRASE])
-            except ServiceValidationError:
-                errors["base"] = "wrong_passphrase"
-            else:
                 if self._kind == ISSUE_CRL_STALE:
                     await manager.ca.async_generate_crl(passphrase)
-                else:
+            except ServiceValidationError:
+                errors["base"] = "wrong_passphrase"
+            except (HomeAssistantError, PkiError, OSError) as err:
+                # A store that cannot be read or written: the form says so, the log says why.
+                _LOGGER.error("The CA store could not be used: %s", err)
+                errors["base"] = "store_error"
+            else:
+                if self._kind != ISSUE_CRL_STALE:
                     for mac in manager.expiring(renew_window(entry)):
                         manager.async_start_renewal(mac, passphrase)
-                ir.async_delete_issue(self.hass, DOMAIN, issue_id(self._kind, self._entry_id))
+                ir.async_delete_issue(self.hass, DOMAIN, self._issue_id)
                 manager.async_notify()
                 return self.async_create_entry(data={})
-        return self.async_show_form(step_id="passphrase", data_schema=_SCHEMA, errors=errors)
+        # A fixable issue shows no description: the step repeats its facts (dates, devices).
+        issue = ir.async_get(self.hass).async_get_issue(DOMAIN, self._issue_id)
+        placeholders = issue.translation_placeholders if issue else None
+        return self.async_show_form(
+            step_id="passphrase",
+            data_schema=_SCHEMA,
+            errors=errors,
+            description_placeholders=dict(placeholders or {}),
+        )
+
+    @property
+    def _issue_id(self) -> str:
+        return issue_id(self._kind, self._entry_id)
 
 
 class AddressConfirmFlow(_EntryRepairFlow):
