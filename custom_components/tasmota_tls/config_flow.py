@@ -30,6 +30,7 @@ from homeassistant.helpers.selector import (
 )
 from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
 
+from .broker_check import async_check_broker
 from .ca import (
     create_ca,
     identify_certificate_pem,
@@ -94,6 +95,8 @@ from .secret_store import secrets_path, write_secrets
 
 _LOGGER = logging.getLogger(__name__)
 
+CONF_PASSPHRASE_CONFIRM = "passphrase_confirm"  # noqa: S105 (a key name)
+
 DEFAULT_OPTIONS: dict[str, Any] = {
     CONF_RENEW_DAYS: DEFAULT_RENEW_DAYS,
     CONF_AUTO_RENEW: DEFAULT_AUTO_RENEW,
@@ -119,6 +122,14 @@ def _broker_key_is_ec(store_dir: Path) -> bool:
     except PkiError:
         return False  # a store problem is reported where the store is used, not here
     return cert is not None and not has_fingerprint(cert)
+
+
+def _identify_easyrsa(pki_dir: Path) -> Any:
+    """The CA of the folder; NotADirectoryError when the folder itself is missing."""
+    if not pki_dir.is_dir():
+        # Said apart from "no readable ca.crt": a wrong path is the usual mistake.
+        raise NotADirectoryError(str(pki_dir))
+    return identify_easyrsa_ca(pki_dir)
 
 
 def _select(key: str, options: list[str]) -> SelectSelector:
@@ -163,6 +174,7 @@ class TasmotaTlsConfigFlow(ConfigFlow, domain=DOMAIN):
         self._store_dir: Path | None = None
         self._entry_created = False
         self._reported_hosts: set[str] | None = None
+        self._broker_warnings: list[str] = []  # warning steps still to show, in order
 
     @staticmethod
     @callback
@@ -205,6 +217,9 @@ class TasmotaTlsConfigFlow(ConfigFlow, domain=DOMAIN):
                 errors[CONF_CA_NAME] = "invalid_ca_name"
             if len(user_input[CONF_PASSPHRASE]) < MIN_PASSPHRASE_LENGTH:
                 errors[CONF_PASSPHRASE] = "passphrase_too_short"
+            elif user_input[CONF_PASSPHRASE] != user_input.get(CONF_PASSPHRASE_CONFIRM):
+                # A typo here would lock the new CA key away for good.
+                errors[CONF_PASSPHRASE_CONFIRM] = "passphrase_mismatch"
             if not errors:
                 self._ca_name = user_input[CONF_CA_NAME].strip()
                 self._data[CONF_CA_ALGORITHM] = user_input[CONF_CA_ALGORITHM]
@@ -218,11 +233,18 @@ class TasmotaTlsConfigFlow(ConfigFlow, domain=DOMAIN):
                 ),
                 vol.Required(CONF_CUSTODY, default=CUSTODY_UNATTENDED): _CUSTODY,
                 vol.Required(CONF_PASSPHRASE): _PASSWORD,
+                vol.Required(CONF_PASSPHRASE_CONFIRM): _PASSWORD,
             }
         )
+        # Passphrases are never offered back: the user types both again.
+        suggested = {
+            k: v
+            for k, v in (user_input or {}).items()
+            if k not in (CONF_PASSPHRASE, CONF_PASSPHRASE_CONFIRM)
+        }
         return self.async_show_form(
             step_id="create_ca",
-            data_schema=self.add_suggested_values_to_schema(schema, user_input),
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),
             errors=errors,
             description_placeholders={"min_length": str(MIN_PASSPHRASE_LENGTH)},
         )
@@ -236,7 +258,9 @@ class TasmotaTlsConfigFlow(ConfigFlow, domain=DOMAIN):
             pki_dir = Path(user_input[CONF_PKI_PATH].strip())
             passphrase = user_input[CONF_PASSPHRASE]
             try:
-                identity = await self.hass.async_add_executor_job(identify_easyrsa_ca, pki_dir)
+                identity = await self.hass.async_add_executor_job(_identify_easyrsa, pki_dir)
+            except NotADirectoryError:
+                errors[CONF_PKI_PATH] = "pki_folder_missing"
             except (OSError, ValueError):
                 errors[CONF_PKI_PATH] = "pki_not_found"
             else:
@@ -312,9 +336,16 @@ class TasmotaTlsConfigFlow(ConfigFlow, domain=DOMAIN):
             self._reported_hosts = await async_probe_mqtt_hosts(self.hass)
         if user_input is not None and (broker := _parse_broker(user_input, errors)):
             self._data[CONF_BROKER_HOST], self._data[CONF_BROKER_PORT] = broker
-            if self._reported_hosts - {broker[0]}:
-                return await self.async_step_broker_mismatch()
-            return await self._async_finish()
+            self._broker_warnings = []
+            if {h.lower() for h in self._reported_hosts} - {broker[0].lower()}:
+                self._broker_warnings.append("broker_mismatch")
+            check = await async_check_broker(self.hass, *broker)
+            if not check.resolves:
+                self._broker_warnings.append("broker_unresolved")
+            elif not check.answers:
+                self._broker_warnings.append("broker_unreachable")
+            return await self._async_next_broker_warning()
+        # Pre-filled with what the devices use today (the most common name first).
         default_host = min(self._reported_hosts) if self._reported_hosts else ""
         return self.async_show_form(
             step_id="broker",
@@ -324,19 +355,44 @@ class TasmotaTlsConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
         )
 
+    async def _async_next_broker_warning(self) -> ConfigFlowResult:
+        """Show the next broker warning; when none is left, create the entry."""
+        if not self._broker_warnings:
+            return await self._async_finish()
+        step_id = self._broker_warnings[0]
+        return self.async_show_form(
+            step_id=step_id,
+            description_placeholders={
+                "broker_host": self._data[CONF_BROKER_HOST],
+                "broker_port": str(self._data[CONF_BROKER_PORT]),
+                "reported_hosts": ", ".join(sorted(self._reported_hosts or ())),
+            },
+        )
+
+    async def _async_broker_warning(
+        self, step_id: str, user_input: dict[str, Any] | None
+    ) -> ConfigFlowResult:
+        if user_input is not None and self._broker_warnings[:1] == [step_id]:
+            self._broker_warnings.pop(0)  # the user read it and goes on
+        return await self._async_next_broker_warning()
+
     async def async_step_broker_mismatch(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Warn that devices reach the broker under another name today."""
-        if user_input is not None:
-            return await self._async_finish()
-        return self.async_show_form(
-            step_id="broker_mismatch",
-            description_placeholders={
-                "broker_host": self._data[CONF_BROKER_HOST],
-                "reported_hosts": ", ".join(sorted(self._reported_hosts or ())),
-            },
-        )
+        return await self._async_broker_warning("broker_mismatch", user_input)
+
+    async def async_step_broker_unresolved(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Warn that Home Assistant cannot resolve the broker name."""
+        return await self._async_broker_warning("broker_unresolved", user_input)
+
+    async def async_step_broker_unreachable(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Warn that nothing answers on host:port yet (the bundle is not installed)."""
+        return await self._async_broker_warning("broker_unreachable", user_input)
 
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None

@@ -19,6 +19,7 @@ from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.tasmota_tls.broker_check import BrokerCheck
 from custom_components.tasmota_tls.const import (
     CONF_ACL_DENY,
     CONF_AUTO_ENROL,
@@ -50,9 +51,15 @@ BROKER = {CONF_BROKER_HOST: "mqtt.home.lan", CONF_BROKER_PORT: 8883}
 
 
 @pytest.fixture(autouse=True)
-def quick_probe() -> Any:
-    """The MqttHost probe waits 3 s in real use; the mocked broker answers within 1 s."""
-    with patch("custom_components.tasmota_tls.host_probe.PROBE_SECONDS", 1.0):
+def broker_answers() -> Any:
+    """The broker name resolves and its port answers (test_broker_step.py checks for real).
+
+    The names here (mqtt.home.lan) would otherwise go to a DNS server.
+    """
+    with patch(
+        "custom_components.tasmota_tls.config_flow.async_check_broker",
+        AsyncMock(return_value=BrokerCheck(("192.0.2.1",), True)),
+    ):
         yield
 
 
@@ -94,6 +101,7 @@ async def test_create_ca_unattended(
             "ca_algorithm": "rsa",
             CONF_CUSTODY: "unattended",
             CONF_PASSPHRASE: PASSPHRASE,
+            "passphrase_confirm": PASSPHRASE,
         },
     )
     assert result["type"] is FlowResultType.FORM
@@ -133,6 +141,7 @@ async def test_create_ca_attended_keeps_no_passphrase(
             "ca_algorithm": "ec",
             CONF_CUSTODY: "attended",
             CONF_PASSPHRASE: PASSPHRASE,
+            "passphrase_confirm": PASSPHRASE,
         },
     )
     result = await hass.config_entries.flow.async_configure(result["flow_id"], BROKER)
@@ -152,6 +161,7 @@ async def test_create_ca_form_errors(hass: HomeAssistant) -> None:
             "ca_algorithm": "rsa",
             CONF_CUSTODY: "unattended",
             CONF_PASSPHRASE: "short",
+            "passphrase_confirm": "short",
         },
     )
     assert result["type"] is FlowResultType.FORM
@@ -159,6 +169,30 @@ async def test_create_ca_form_errors(hass: HomeAssistant) -> None:
         "ca_name": "invalid_ca_name",
         CONF_PASSPHRASE: "passphrase_too_short",
     }
+
+
+async def test_create_ca_passphrase_must_be_confirmed(hass: HomeAssistant) -> None:
+    """A typo in a new CA's passphrase would lock its key away: it is typed twice."""
+    result = await start(hass, "create_ca")
+    assert "passphrase_confirm" in result["data_schema"].schema
+    values = {
+        "ca_name": "CA",
+        "ca_algorithm": "ec",
+        CONF_CUSTODY: "unattended",
+        CONF_PASSPHRASE: PASSPHRASE,
+        "passphrase_confirm": PASSPHRASE + "x",
+    }
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], values)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"passphrase_confirm": "passphrase_mismatch"}
+    # Neither passphrase is offered back in the form.
+    suggested = [
+        getattr(key, "description", None) or {} for key in result["data_schema"].schema
+    ]
+    assert PASSPHRASE not in repr(suggested)
+    values["passphrase_confirm"] = PASSPHRASE
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], values)
+    assert result["step_id"] == "broker"
 
 
 async def test_broker_host_validated(hass: HomeAssistant) -> None:
@@ -170,6 +204,7 @@ async def test_broker_host_validated(hass: HomeAssistant) -> None:
             "ca_algorithm": "ec",
             CONF_CUSTODY: "unattended",
             CONF_PASSPHRASE: PASSPHRASE,
+            "passphrase_confirm": PASSPHRASE,
         },
     )
     result = await hass.config_entries.flow.async_configure(
@@ -289,7 +324,11 @@ async def test_import_easyrsa(hass: HomeAssistant, config_dir: Path, tmp_path: P
             flow_id, {"pki_path": path, CONF_CUSTODY: "attended", CONF_PASSPHRASE: passphrase}
         )
 
+    # A path with no folder is said as such, apart from a folder without ca.crt.
     result = await submit(str(tmp_path / "nowhere"), PASSPHRASE)
+    assert result["errors"] == {"pki_path": "pki_folder_missing"}
+    (tmp_path / "empty").mkdir()
+    result = await submit(str(tmp_path / "empty"), PASSPHRASE)
     assert result["errors"] == {"pki_path": "pki_not_found"}
     result = await submit(str(pki), "wrong passphrase")
     assert result["errors"] == {"base": "wrong_passphrase"}
@@ -323,6 +362,7 @@ async def create_entry_through_flow(hass: HomeAssistant, flow_id: str) -> Any:
             "ca_algorithm": "ec",
             CONF_CUSTODY: "unattended",
             CONF_PASSPHRASE: PASSPHRASE,
+            "passphrase_confirm": PASSPHRASE,
         },
     )
     assert result["step_id"] == "broker"
@@ -352,6 +392,7 @@ async def test_broker_name_differs_from_devices_mqtthost(
     assert result["step_id"] == "broker_mismatch"
     assert result["description_placeholders"] == {
         "broker_host": "mqtt.home.lan",
+        "broker_port": "8883",
         "reported_hosts": "192.168.1.5",
     }
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
