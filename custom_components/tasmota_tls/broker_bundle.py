@@ -91,15 +91,24 @@ async def async_push_next_fingerprint(manager: TlsManager, fingerprint: str) -> 
 
 
 async def async_export_broker_bundle(
-    entry: TasmotaTlsConfigEntry, passphrase: str, layout: str
+    entry: TasmotaTlsConfigEntry, passphrase: str, layout: str, *, rotate: bool = False
 ) -> dict[str, Any]:
-    """Write the bundle (issuing a broker certificate when needed); the action's response."""
+    """Write the bundle (issuing a broker certificate when needed); the action's response.
+
+    A renewal keeps the broker key. ``rotate`` asks for a new one: it is staged first
+    and its fingerprint sent to every device as MqttFingerprint2, and only then does the
+    bundle get a certificate for it, so a device pinned by fingerprint accepts the
+    broker before and after the broker reloads.
+    """
     manager, ca = entry.runtime_data.manager, entry.runtime_data.ca
     before = ca.snapshot.broker_fingerprint if ca.snapshot else None
     out_dir = bundle_directory(manager.hass, entry.entry_id)
     devices, invalid = device_topics(manager)
+    pushed: list[str] = []
     try:
-        result, issued = await ca.async_write_broker_bundle(
+        if rotate and (staged := await ca.async_stage_broker_key(passphrase)) is not None:
+            pushed = await async_push_next_fingerprint(manager, staged)
+        result, new_key = await ca.async_write_broker_bundle(
             passphrase,
             entry.data[CONF_BROKER_HOST],
             out_dir,
@@ -108,6 +117,7 @@ async def async_export_broker_bundle(
             devices=devices,
             renew_before=renew_window(entry),
             deny=deny_list(entry.options),
+            rotate=rotate,
         )
     except (PkiError, OSError) as err:
         # Whatever stopped the bundle, a revocation still reaches the exported CRL.
@@ -119,9 +129,9 @@ async def async_export_broker_bundle(
         ) from err
     _report_left_out(manager, [*invalid, *result.left_out])
     after = ca.snapshot.broker_fingerprint if ca.snapshot else None
-    pushed: list[str] = []
-    if issued and before is not None and after is not None and after != before:
-        # A new broker key: devices learn it as the next one before the broker uses it.
+    if not pushed and new_key and before is not None and after is not None and after != before:
+        # The store's first key replaced an imported certificate devices pinned: they
+        # learn it as the next one before the broker serves it.
         pushed = await async_push_next_fingerprint(manager, after)
     await entry.runtime_data.lifecycle.async_check()  # repairs about the broker may be solved
     manager.async_notify()
@@ -132,7 +142,7 @@ async def async_export_broker_bundle(
         "changed": list(result.changed),
         "reload_needed": result.reload_needed,
         "restart_needed": result.restart_needed,
-        "new_broker_key": issued,
+        "new_broker_key": new_key,
         "next_fingerprint_sent_to": pushed,
         "devices_without_certificate": list(result.skipped_devices),
         "devices_left_out": [item.mac or item.name for item in [*invalid, *result.left_out]],

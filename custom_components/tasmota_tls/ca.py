@@ -21,6 +21,8 @@ from homeassistant.core import HomeAssistant
 
 from .const import CRL_DAYS, DEVICE_CERT_DAYS, EXPORT_DIR, STORAGE_DIR
 from .pki import IndexEntry, IssuedCredential, PkiError, PkiStore, tasmota_fingerprint
+from .pki.fingerprint import has_fingerprint
+from .pki.limits import BROKER_DAYS
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -113,6 +115,8 @@ class CaSnapshot:
     previous_broker_fingerprint: str | None
     crl_next_update: dt.datetime | None
     entries: tuple[IndexEntry, ...] = field(default_factory=tuple)
+    # The store holds the broker's key (it issued the pair): only then can it renew it.
+    broker_key_in_store: bool = False
 
     @cached_property
     def _newest_by_device(self) -> dict[str, IndexEntry]:
@@ -191,20 +195,29 @@ def _valid_broker_certificates(store: PkiStore) -> list[x509.Certificate]:
     return certificates
 
 
+def _fingerprint(certificate: x509.Certificate) -> str | None:
+    """MqttFingerprint1 for an RSA key; None for an EC key, which no device can pin."""
+    return tasmota_fingerprint(certificate) if has_fingerprint(certificate) else None
+
+
 def _broker_pair(store: PkiStore) -> tuple[x509.Certificate | None, str | None]:
     """The current broker certificate and, during a key rotation, the previous key's fingerprint.
 
     The current one is what the store issued last (broker.crt), else the newest valid
     one imported from Easy-RSA. A still-valid older certificate with another key is
     what the broker may serve until it reloads: devices get it as MqttFingerprint2.
+    An EC key has no fingerprint, so it is never offered as either.
     """
     others = _valid_broker_certificates(store)
     current = store.broker_certificate() or (others[0] if others else None)
     if current is None:
         return None, None
-    fingerprint = tasmota_fingerprint(current)
+    fingerprint = _fingerprint(current)
+    if fingerprint is None:
+        return current, None  # nothing pinned now, so no second slot to fill
     for certificate in others:
-        if (previous := tasmota_fingerprint(certificate)) != fingerprint:
+        previous = _fingerprint(certificate)
+        if previous is not None and previous != fingerprint:
             return current, previous
     return current, None
 
@@ -217,11 +230,12 @@ def _snapshot(store: PkiStore) -> CaSnapshot:
         ca_name=ca_common_name(ca),
         ca_not_after=ca.not_valid_after_utc,
         broker_not_after=broker.not_valid_after_utc if broker is not None else None,
-        broker_fingerprint=tasmota_fingerprint(broker) if broker is not None else None,
+        broker_fingerprint=_fingerprint(broker) if broker is not None else None,
         broker_names=certificate_names(broker) if broker is not None else (),
         previous_broker_fingerprint=previous_fingerprint,
         crl_next_update=crl.next_update_utc if crl is not None else None,
         entries=tuple(store.entries()),
+        broker_key_in_store=store.broker_certificate() is not None,
     )
 
 
@@ -300,6 +314,27 @@ class CertificateAuthority:
         """The CA certificate (read from disk in the executor)."""
         return await self._run(self.store.ca_certificate)
 
+    async def async_renew_broker(self, passphrase: str) -> x509.Certificate:
+        """Re-issue the broker certificate for the SAME key and names: every pin holds."""
+        credential = await self._run(lambda: self.store.renew_broker(passphrase))
+        await self.async_refresh()
+        return credential.certificate
+
+    async def async_stage_broker_key(self, passphrase: str) -> str | None:
+        """Make (once) the next broker key of a rotation; its fingerprint, for MqttFingerprint2.
+
+        None when the store holds no broker key of its own yet: its first one is new anyway.
+        """
+        from .pki import broker_keys  # noqa: PLC0415
+
+        def stage() -> str | None:
+            if self.store.broker_certificate() is None:
+                return None
+            key, _made = broker_keys.stage(self.store, passphrase)
+            return tasmota_fingerprint(key.public_key())
+
+        return await self._run(stage)
+
     async def async_write_broker_bundle(
         self,
         passphrase: str,
@@ -311,25 +346,33 @@ class CertificateAuthority:
         devices: list[Any],
         renew_before: dt.timedelta,
         deny: tuple[str, ...] = (),
+        rotate: bool = False,
     ) -> tuple[Any, bool]:
         """Write the Mosquitto bundle; issue a broker certificate first when needed.
 
-        A new broker certificate (and key) is issued when there is none, when it does
-        not name ``host``, or when it expires within ``renew_before``. Returns the
-        bundle result and whether a new broker key was issued.
+        A broker certificate is issued when there is none, when it does not name
+        ``host``, or when it expires within ``renew_before``: for the SAME key, so
+        devices pinned by fingerprint keep working. A new key comes only with the
+        store's first broker certificate, or with ``rotate`` after
+        :meth:`async_stage_broker_key` (devices got its fingerprint first). Returns the
+        bundle result and whether the broker key changed.
         """
+        from .pki import broker_keys  # noqa: PLC0415
         from .pki.mosquitto import write_bundle  # noqa: PLC0415
 
         def write() -> tuple[Any, bool]:
             broker = self.store.broker_certificate()
-            now = dt.datetime.now(dt.UTC)
-            issue = (
-                broker is None
-                or host.lower() not in certificate_names(broker)
-                or broker.not_valid_after_utc - now < renew_before
-            )
-            if issue:
-                self.store.issue_broker(passphrase, host)
+            new_key = broker is None
+            if broker is None:
+                broker = self.store.issue_broker(passphrase, host).certificate
+            elif rotate and broker_keys.staged_key(self.store, passphrase) is not None:
+                broker = broker_keys.switch(self.store, passphrase, BROKER_DAYS).certificate
+                new_key = True
+            if (
+                host.lower() not in certificate_names(broker)
+                or broker.not_valid_after_utc - dt.datetime.now(dt.UTC) < renew_before
+            ):
+                self.store.issue_broker(passphrase, host, keep_key=True)
             result = write_bundle(
                 self.store,
                 passphrase,
@@ -341,7 +384,7 @@ class CertificateAuthority:
                 leave_out=True,  # one bad device never stops the others' ACL or the CRL
             )
             self._refresh_bundle()  # the CRL copies an earlier export of another layout left
-            return result, issue
+            return result, new_key
 
         outcome = await self._run(write)
         await self.async_refresh()

@@ -462,7 +462,13 @@ class TasmotaTlsConfigFlow(ConfigFlow, domain=DOMAIN):
                 write_secrets, path, {CONF_PASSPHRASE: passphrase}
             )
         self._entry_created = True
-        return self.async_create_entry(title=self._ca_name, data=data, options=DEFAULT_OPTIONS)
+        options = dict(DEFAULT_OPTIONS)
+        if self._store_dir is not None and await self.hass.async_add_executor_job(
+            _broker_key_is_ec, self._store_dir
+        ):
+            # An imported EC broker key cannot be pinned: start in CA mode, which works.
+            options[CONF_VALIDATION] = VALIDATION_CA
+        return self.async_create_entry(title=self._ca_name, data=data, options=options)
 
     @callback
     def async_remove(self) -> None:

@@ -23,6 +23,7 @@ from .const import (
     DOMAIN,
     VALIDATION_FINGERPRINT,
 )
+from .addon.hooks import addon_engine_options
 from .enrolment import EnrolmentOptions
 
 if TYPE_CHECKING:
@@ -53,8 +54,11 @@ def engine_options(
     validation = options.get(CONF_VALIDATION, DEFAULT_VALIDATION)
     fingerprint = snapshot.broker_fingerprint if snapshot else None
     if validation == VALIDATION_FINGERPRINT and fingerprint is None:
+        # A broker certificate without a fingerprint has an EC key: no device can pin it.
+        known = snapshot is not None and snapshot.broker_not_after is not None
         raise ServiceValidationError(
-            translation_domain=DOMAIN, translation_key="broker_certificate_missing"
+            translation_domain=DOMAIN,
+            translation_key="fingerprint_needs_rsa" if known else "broker_certificate_missing",
         )
     return EnrolmentOptions(
         broker_host=entry.data[CONF_BROKER_HOST],
@@ -66,5 +70,6 @@ def engine_options(
         http_port=int(options.get(CONF_HTTP_PORT, DEFAULT_HTTP_PORT)),
         web_password=manager.secrets.web_password,
         rollback_minutes=int(options.get(CONF_ROLLBACK_MINUTES, DEFAULT_ROLLBACK_MINUTES)),
+        **addon_engine_options(manager, mac, channel),  # the Mosquitto add-on's login
         **timing,
     )

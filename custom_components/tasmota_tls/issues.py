@@ -17,6 +17,9 @@ ISSUE_ADDRESS_CHANGED = "address_changed"
 ISSUE_IDENTITY_CONFLICT = "identity_conflict"
 ISSUE_TOPICS_REFUSED = "topics_refused"
 ISSUE_ACL_LEFT_OUT = "acl_left_out"
+ISSUE_BROKER_EXPIRING = "broker_expiring"  # renewed automatically (same key) before expiry
+ISSUE_BROKER_EXPIRING_MANUAL = "broker_expiring_manual"  # the user renews it
+ISSUE_FINGERPRINT_NEEDS_RSA = "fingerprint_needs_rsa"  # fingerprint mode, EC broker key
 # hassfest forbids an issue text with both a description and a fix flow. These issues
 # are fixable only in attended custody (the flow asks for the passphrase), so each has a
 # second text, with the fix flow, for that case.

@@ -9,6 +9,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.event import async_call_later, async_track_time_interval
 from homeassistant.util import dt as dt_util
 
+from .broker_renewal import async_check_broker_expiry
 from .const import (
     CA_EXPIRY_WARNING_DAYS,
     CONF_AUTO_RENEW,
@@ -27,6 +28,7 @@ from .issues import (
     ISSUE_CA_EXPIRING,
     ISSUE_CRL_STALE,
     ISSUE_DEVICES_EXPIRING,
+    ISSUE_FINGERPRINT_NEEDS_RSA,
     async_set_issue,
 )
 from .manager import TlsManager
@@ -101,13 +103,20 @@ class Lifecycle:
             snapshot.ca_not_after - now < dt.timedelta(days=CA_EXPIRY_WARNING_DAYS),
             {"name": snapshot.ca_name, "expires": _date(snapshot.ca_not_after)},
         )
+        snapshot = await async_check_broker_expiry(self._hass, manager, snapshot, now, passphrase)
         self._check_broker(snapshot.broker_names)
+        pinning = entry.options.get(CONF_VALIDATION, DEFAULT_VALIDATION) == VALIDATION_FINGERPRINT
+        broker_known = snapshot.broker_not_after is not None
+        async_set_issue(
+            self._hass, ISSUE_BROKER_CERTIFICATE_MISSING, entry_id, pinning and not broker_known
+        )
+        # A broker certificate with an EC key: no device can pin it (RSA only).
         async_set_issue(
             self._hass,
-            ISSUE_BROKER_CERTIFICATE_MISSING,
+            ISSUE_FINGERPRINT_NEEDS_RSA,
             entry_id,
-            entry.options.get(CONF_VALIDATION, DEFAULT_VALIDATION) == VALIDATION_FINGERPRINT
-            and snapshot.broker_fingerprint is None,
+            pinning and broker_known and snapshot.broker_fingerprint is None,
+            {"names": ", ".join(snapshot.broker_names) or "-"},
         )
         self._check_devices(now, passphrase)
         manager.async_notify()

@@ -38,6 +38,8 @@ from .export import write_trust_anchor
 from .models import TasmotaTlsConfigEntry
 from .pki.profiles import REVOCATION_REASONS
 
+ATTR_ROTATE_KEY = "rotate_key"
+
 _DEVICE_SCHEMA = vol.Schema(
     {
         vol.Required(ATTR_DEVICE_ID): cv.string,
@@ -55,6 +57,8 @@ _BUNDLE_SCHEMA = _ENTRY_SCHEMA.extend(
     {
         vol.Optional(ATTR_LAYOUT, default="folder"): vol.In(["folder", "ha-addon", "server"]),
         vol.Optional(CONF_PASSPHRASE): cv.string,
+        # A new broker key only when asked: a renewal keeps the key devices pin.
+        vol.Optional(ATTR_ROTATE_KEY, default=False): cv.boolean,
     }
 )
 
@@ -134,7 +138,9 @@ async def _async_export_trust_anchor(call: ServiceCall) -> ServiceResponse:
 async def _async_export_broker_bundle(call: ServiceCall) -> ServiceResponse:
     entry = _entry_for_call(call.hass, call)
     passphrase = await entry.runtime_data.manager.async_passphrase(call.data.get(CONF_PASSPHRASE))
-    return await async_export_broker_bundle(entry, passphrase, call.data[ATTR_LAYOUT])
+    return await async_export_broker_bundle(
+        entry, passphrase, call.data[ATTR_LAYOUT], rotate=call.data[ATTR_ROTATE_KEY]
+    )
 
 
 @callback

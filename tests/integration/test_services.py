@@ -191,12 +191,12 @@ async def test_export_broker_bundle_rotates_the_key_without_cutting_devices_off(
     with open(response["files"]["acl"]) as acl:  # noqa: ASYNC230
         assert f"user {TOPIC}" in acl.read()
 
-    # The broker gets a new name: a new key is issued, devices learn it first.
+    # The broker gets a new name and, asked for, a new key: devices learn it first.
     hass.config_entries.async_update_entry(entry, data={**entry.data, "broker_host": "new.lan"})
     await hass.async_block_till_done()  # reloaded: the device is discovered again
     await wait_for(hass, lambda: MAC in entry.runtime_data.manager.tracker.devices)
     mqtt_bus.published.clear()
-    response = await call(hass, "export_broker_bundle", {"layout": "ha-addon"})
+    response = await call(hass, "export_broker_bundle", {"layout": "ha-addon", "rotate_key": True})
     assert response["new_broker_key"] is True
     assert response["next_fingerprint_sent_to"] == [MAC]
     broker = await hass.async_add_executor_job(installed.store.broker_certificate)
