@@ -86,6 +86,7 @@ from .const import (
     VALIDATION_CA,
     VALIDATION_FINGERPRINT,
 )
+from .discovery_offer import async_will_of_a_tasmota, is_tasmota_config_topic
 from .host_probe import async_probe_mqtt_hosts
 from .pki import InvalidNameError, PkiError, PkiStore, WrongPassphraseError
 from .pki.fingerprint import has_fingerprint
@@ -190,6 +191,11 @@ class TasmotaTlsConfigFlow(ConfigFlow, domain=DOMAIN):
             return self.async_abort(reason="already_configured")
         # One offer at a time; the CA's fingerprint replaces this ID later.
         await self.async_set_unique_id(DOMAIN)
+        # A device's will (discovery_offer.py says why) counts only if it is a Tasmota's.
+        if not is_tasmota_config_topic(discovery_info.topic) and not (
+            await async_will_of_a_tasmota(self.hass, discovery_info.topic)
+        ):
+            return self.async_abort(reason="not_tasmota")
         return await self.async_step_discovery_confirm()
 
     async def async_step_discovery_confirm(
