@@ -87,6 +87,7 @@ from .const import (
     VALIDATION_FINGERPRINT,
 )
 from .discovery_offer import async_will_of_a_tasmota, is_tasmota_config_topic
+from .config_flow_addon import AddonFlowMixin
 from .host_probe import async_probe_mqtt_hosts
 from .pki import InvalidNameError, PkiError, PkiStore, WrongPassphraseError
 from .pki.fingerprint import has_fingerprint
@@ -160,7 +161,7 @@ def _parse_broker(user_input: dict[str, Any], errors: dict[str, str]) -> tuple[s
     return host, int(user_input[CONF_BROKER_PORT])
 
 
-class TasmotaTlsConfigFlow(ConfigFlow, domain=DOMAIN):
+class TasmotaTlsConfigFlow(AddonFlowMixin, ConfigFlow, domain=DOMAIN):
     """Create or import a CA, then name the broker."""
 
     VERSION = 1
@@ -337,6 +338,8 @@ class TasmotaTlsConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def async_step_broker(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """The broker's name (MqttHost on every device, CN/SAN of its certificate) and port."""
+        if user_input is None and (offer := await self._async_addon_offer()) is not None:
+            return offer  # the Mosquitto add-on is installed (config_flow_addon.py)
         errors: dict[str, str] = {}
         if self._reported_hosts is None:
             self._reported_hosts = await async_probe_mqtt_hosts(self.hass)

@@ -13,7 +13,8 @@ import re
 MQTT_CLIENT_LOGGER = "homeassistant.components.mqtt.client"
 REDACTED = "<redacted>"
 
-_TLSKEY_TOPIC = re.compile(r"/tlskey[12]?$", re.IGNORECASE)
+# Backlog too: with the Mosquitto add-on the switch carries the device's MqttPassword.
+_TLSKEY_TOPIC = re.compile(r"/(?:tlskey[12]?|backlog|mqttpassword)$", re.IGNORECASE)
 
 
 def _is_tlskey_topic(value: object) -> bool:

@@ -21,6 +21,7 @@ from homeassistant.util import dt as dt_util
 
 from .address_guard import AddressGuard
 from .address_pins import AddressPins
+from .addon.hooks import AddonEnrolmentError, async_device_revoked, async_prepare_enrolment
 from .broker_bundle import async_refresh_exported_bundle
 from .ca import CertificateAuthority
 from .const import (
@@ -412,6 +413,11 @@ class TlsManager:
             raise HomeAssistantError(
                 translation_domain=DOMAIN, translation_key="passphrase_required"
             )
+        try:  # the Mosquitto add-on: the device's own login first (no-op otherwise)
+            await async_prepare_enrolment(self, mac, name)
+        except AddonEnrolmentError as err:
+            await self._async_failed_outside_engine(mac, operation, err.reason, err.detail)
+            return
 
         async def issue() -> IssuedCredential:
             credential = await self.ca.async_issue_device(
@@ -549,6 +555,10 @@ class TlsManager:
         revoked = await self._async_revoke_serial(mac, certificate.serial, reason, secret)
         if revoked is None:
             raise HomeAssistantError(translation_domain=DOMAIN, translation_key="revoke_failed")
+        if serial is None:  # the Mosquitto add-on has no CRL: the login goes (no-op otherwise)
+            self.entry.async_create_background_task(
+                self.hass, async_device_revoked(self, mac), f"{DOMAIN} add-on revoke {mac}"
+            )
         return revoked
 
     def _own_certificate(self, mac: str, serial: str) -> IndexEntry | None:

@@ -261,7 +261,13 @@ class Enroller:
             )
         except ValueError as err:
             raise EnrolmentError(Step.ISSUE, "command_error", str(err)) from None
-        return PreviousSettings(status.host, status.port, tls, fp_mode, fingerprint, rule)
+        user = None
+        if self._options.mqtt_user is not None:  # the switch sets a login: remember the old
+            value = reply_value(await link.command("MqttUser", Step.ISSUE, "MqttUser"), "MqttUser")
+            user = value if isinstance(value, str) else None
+        return PreviousSettings(
+            status.host, status.port, tls, fp_mode, fingerprint, rule, mqtt_user=user
+        )
 
     async def _option(self, link: DeviceLink, number: int) -> bool:
         name = f"SetOption{number}"
@@ -332,7 +338,10 @@ class Enroller:
         options = self._options
         slot = options.rule_slot
         try:
-            text = rollback_rule(previous, slot, options.rule_timer, options.rollback_seconds)
+            password = options.previous_passwords.get(previous.mqtt_user or "")
+            text = rollback_rule(
+                previous, slot, options.rule_timer, options.rollback_seconds, password
+            )
         except UnsafeSettingsError as err:
             raise EnrolmentError(Step.ARM_ROLLBACK, "unsupported_settings", str(err)) from None
         for command in (f"Rule{slot} 0", f"Rule{slot} {text}", f"Rule{slot} 4", f"Rule{slot} 8"):
@@ -387,6 +396,9 @@ class Enroller:
             parts.append("SetOption132 0")
             if run.needs_ecdsa:
                 parts.append("SetOption165 1")  # the rollback rule restores the previous value
+        if options.mqtt_user is not None and options.mqtt_password is not None:
+            # The broker's own login for this device (USE_MQTT_CLIENT_CERT builds send it).
+            parts += [f"MqttUser {options.mqtt_user}", f"MqttPassword {options.mqtt_password}"]
         parts.append("SetOption103 1")  # last: it restarts the device once the Backlog is done
         return "Backlog " + "; ".join(parts)
 

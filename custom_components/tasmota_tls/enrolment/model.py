@@ -7,7 +7,7 @@ by the integration and the error text reaches logs and the user interface.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 # A value that goes into a Backlog or a rule must not split it (';') or end it (spaces).
 _SAFE_HOST = re.compile(r"^[A-Za-z0-9._:\[\]-]{1,128}$")
 _FINGERPRINT = re.compile(r"^[0-9A-Fa-f]{2}( [0-9A-Fa-f]{2}){19}$")
+_LOGIN_TEXT = re.compile(r'^[^\s;"\\]{1,32}$')
 
 MAX_RULE_SLOT = 3  # Tasmota has Rule1..Rule3
 MAX_RULE_TIMER = 8  # and RuleTimer1..RuleTimer8
@@ -44,6 +45,11 @@ class EnrolmentStep(StrEnum):
 def valid_host(value: str) -> bool:
     """True when ``value`` can be sent inside a Backlog or a rule unquoted."""
     return bool(_SAFE_HOST.match(value))
+
+
+def valid_login_text(value: str) -> bool:
+    """Fit for ``MqttUser``/``MqttPassword`` in a Backlog and a rule (Tasmota keeps 32 chars)."""
+    return bool(_LOGIN_TEXT.match(value)) and value not in ("0", "1")
 
 
 def valid_fingerprint(value: str) -> bool:
@@ -76,8 +82,20 @@ class EnrolmentOptions:
     rule_timer: int = 3
     poll_interval: float = 2.0  # seconds between Status 6 queries while waiting
     wait_online_timeout: float | None = None
+    # A login of the device's own on the broker (the Mosquitto add-on wants one from every
+    # client): sent as MqttUser/MqttPassword with the switch. Never in repr or the record.
+    mqtt_user: str | None = None
+    mqtt_password: str | None = field(default=None, repr=False)
+    # Passwords of the broker's other logins, so the rollback rule can give the device its
+    # previous MqttUser/MqttPassword back; the record keeps only the previous user name.
+    previous_passwords: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
+        if (self.mqtt_user is None) != (self.mqtt_password is None):
+            raise ValueError("mqtt_user and mqtt_password go together")
+        for value in (self.mqtt_user, self.mqtt_password):
+            if value is not None and not valid_login_text(value):
+                raise ValueError("an MQTT user or password is 1-32 characters, no space or ;")
         if not valid_host(self.broker_host):
             raise ValueError("broker_host must be a host name or IP address")
         if not 0 < self.broker_port < 65536 or not 0 < self.http_port < 65536:

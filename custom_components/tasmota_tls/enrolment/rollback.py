@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .device_link import reply_value
-from .model import valid_fingerprint, valid_host
+from .model import valid_fingerprint, valid_host, valid_login_text
 
 MAX_RULE_CHARS = 511  # a rule set holds 512 bytes with its terminator
 
@@ -59,6 +59,9 @@ class PreviousSettings:
     rule: RuleSlot
     # SetOption165 before an enrolment that sets it (EC CA in CA mode); None: left alone.
     ecdsa: bool | None = None
+    # MqttUser before an enrolment that gives the device its own login; None: left alone.
+    # Its password is never kept here (the record is persisted): see restore_backlog.
+    mqtt_user: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,6 +82,7 @@ class PreviousSettings:
                 stop_on_error=bool(rule["stop_on_error"]),
             ),
             ecdsa=None if data.get("ecdsa") is None else bool(data["ecdsa"]),
+            mqtt_user=None if data.get("mqtt_user") is None else str(data["mqtt_user"]),
         )
 
 
@@ -112,8 +116,13 @@ def parse_rule_reply(reply: dict[str, Any], slot: int) -> RuleSlot:
     )
 
 
-def restore_backlog(previous: PreviousSettings) -> str:
-    """The commands that put the MQTT settings back; the restarting one comes last."""
+def restore_backlog(previous: PreviousSettings, password: str | None = None) -> str:
+    """The commands that put the MQTT settings back; the restarting one comes last.
+
+    The previous MqttUser/MqttPassword come back only when ``password`` (the previous
+    login's, known to the broker's options) is given and both fit a rule. Otherwise the
+    device keeps its new login, which the add-on accepts on every listener, plain ones too.
+    """
     if not valid_host(previous.mqtt_host):
         raise UnsafeSettingsError("the previous MqttHost cannot be restored by a rule")
     parts = [
@@ -127,16 +136,22 @@ def restore_backlog(previous: PreviousSettings) -> str:
         parts.append(f"MqttFingerprint1 {previous.fingerprint1}")
     if previous.ecdsa is not None:
         parts.append(f"SetOption165 {int(previous.ecdsa)}")
+    user = previous.mqtt_user
+    if user and password and valid_login_text(user) and valid_login_text(password):
+        parts += [f"MqttUser {user}", f"MqttPassword {password}"]
     parts.append(f"SetOption103 {int(previous.tls)}")
     return "; ".join(parts)
 
 
-def rollback_rule(previous: PreviousSettings, slot: int, timer: int, seconds: int) -> str:
+def rollback_rule(
+    previous: PreviousSettings, slot: int, timer: int, seconds: int, password: str | None = None
+) -> str:
     """The rule text to arm in ``Rule<slot>`` (see the module docstring)."""
+    restore = restore_backlog(previous, password)
     text = (
         f"ON System#Init DO RuleTimer{timer} {seconds} ENDON "
         f"ON Mqtt#Connected DO RuleTimer{timer} 0 ENDON "
-        f"ON Rules#Timer={timer} DO Backlog Rule{slot} 0; {restore_backlog(previous)} ENDON"
+        f"ON Rules#Timer={timer} DO Backlog Rule{slot} 0; {restore} ENDON"
     )
     if len(text) > MAX_RULE_CHARS:
         raise UnsafeSettingsError("the rollback rule would not fit a rule set")

@@ -1,0 +1,130 @@
+"""The few places the rest of the integration calls into the add-on support.
+
+Each is a no-op unless this entry configured the add-on (its state file says so), so
+the bundle path is untouched on every other install.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.core import callback
+
+from ..broker_bundle import device_topics
+from ..const import CONF_STORE_ID
+from ..issues import async_set_issue
+from ..naming import certificate_name
+from ..pki import PkiError
+from ..pki.acl import DeviceTopics
+from . import AddonError, get_addon_manager
+from .options import LoginConflictError
+from .service import DATA_BROKERS, AddonBroker, AddonSetupError, async_applied_broker
+
+if TYPE_CHECKING:
+    from ..manager import TlsManager
+
+_LOGGER = logging.getLogger(__name__)
+ISSUE_REVOCATION_PENDING = "addon_revocation_pending"
+EVENT_REVOCATION_EFFECTIVE = "addon_revocation_effective"
+MAX_USER_CHARS = 32  # Tasmota keeps MqttUser in 32 characters
+
+
+class AddonEnrolmentError(Exception):
+    """The device cannot get its add-on login; ``reason`` is a failure reason key."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
+
+
+def _name(manager: TlsManager, mac: str) -> str | None:
+    if (name := manager.journal.names.get(mac)) is not None:
+        return name
+    state = manager.tracker.devices.get(mac)
+    return certificate_name(state.device) if state else None
+
+
+def _devices(manager: TlsManager, extra_mac: str | None = None) -> list[DeviceTopics]:
+    """ACL entries: devices with a certificate, and the one being enrolled (none yet)."""
+    devices, _ = device_topics(manager)
+    state = manager.tracker.devices.get(extra_mac) if extra_mac else None
+    if state is not None and extra_mac not in {d.mac for d in devices}:
+        try:
+            devices.append(manager.guard.acl_topics(extra_mac, state.device, state.device.topics))
+        except PkiError as err:
+            raise AddonEnrolmentError("topics_refused", str(err)) from None
+    return devices
+
+
+async def async_prepare_enrolment(manager: TlsManager, mac: str, name: str) -> None:
+    """Before an enrolment: the device's login and ACL block in the add-on, restarted.
+
+    The add-on reads logins and the ACL only when it starts, so this restarts it (every
+    client reconnects) whenever the device's login is new.
+    """
+    broker = await async_applied_broker(manager)
+    if broker is None:
+        return
+    if len(name) > MAX_USER_CHARS:
+        raise AddonEnrolmentError(
+            "addon_login_too_long", f"{name} has more than {MAX_USER_CHARS} characters"
+        )
+    await broker.async_login(name)
+    try:
+        await broker.async_sync(_devices(manager, mac))
+        broker.options = (await get_addon_manager(manager.hass).async_get_addon_info()).options
+    except LoginConflictError as err:
+        raise AddonEnrolmentError("addon_login_conflict", str(err)) from None
+    except (AddonError, OSError) as err:
+        raise AddonEnrolmentError("addon_failed", str(err)) from None
+
+
+@callback
+def addon_engine_options(manager: TlsManager, mac: str | None, channel: str) -> dict[str, Any]:
+    """MqttUser/MqttPassword for the engine when the device has an add-on login.
+
+    The previous login's password goes into the rollback rule only over the HTTP
+    channel: over MQTT the device would echo the rule (and so the password) in a reply
+    that Home Assistant's MQTT client logs at debug level.
+    """
+    brokers: dict[str, AddonBroker] = manager.hass.data.get(DATA_BROKERS, {})
+    broker = brokers.get(manager.entry.data[CONF_STORE_ID])
+    name = _name(manager, mac) if mac else None
+    if broker is None or not broker.state.applied or name not in broker.state.logins:
+        return {}
+    options: dict[str, Any] = {"mqtt_user": name, "mqtt_password": broker.state.logins[name]}
+    if channel == "http":
+        options["previous_passwords"] = broker.previous_passwords(broker.options)
+    return options
+
+
+async def async_device_revoked(manager: TlsManager, mac: str) -> None:
+    """After a revocation: the login and ACL block go, the add-on restarts, then we check.
+
+    A repair says the revocation is pending until the add-on refuses the login; the
+    add-on has no CRL, so until that restart the certificate alone still works.
+    """
+    broker = await async_applied_broker(manager)
+    name = _name(manager, mac)
+    if broker is None or name is None or not await broker.async_forget_login(name):
+        return
+    entry_id = manager.entry.entry_id
+    placeholders = {"name": name}
+    async_set_issue(manager.hass, ISSUE_REVOCATION_PENDING, entry_id, True, placeholders, mac=mac)
+    try:
+        await broker.async_sync(_devices(manager))
+        info = await get_addon_manager(manager.hass).async_get_addon_info()
+        refused = await broker.async_refused(name, info.hostname or "core-mosquitto")
+    except (AddonError, AddonSetupError, OSError, AddonEnrolmentError) as err:
+        _LOGGER.warning(
+            "Tasmota %s: the Mosquitto add-on could not be updated (%s); the revocation "
+            "takes effect at its next restart after the login is removed",
+            mac,
+            err,
+        )
+        return
+    if refused:
+        async_set_issue(manager.hass, ISSUE_REVOCATION_PENDING, entry_id, False, mac=mac)
+        manager.fire_event(mac, EVENT_REVOCATION_EFFECTIVE, name=name)
+        manager.async_notify(mac)
