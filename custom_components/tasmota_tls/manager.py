@@ -50,12 +50,14 @@ from .enrolment import (
     EnrolmentRecord,
     EnrolmentStep,
 )
+from .failures import async_check_revoked, async_failed, async_succeeded
 from .issues import ISSUE_NO_TLSKEY_SUPPORT, async_set_issue
 from .journal import EnrolmentJournal
 from .models import DeviceState, TasmotaTlsConfigEntry, TlsStatus
 from .naming import certificate_name
 from .ownership import certificate_of, owned_entry
 from .pki import IndexEntry, IssuedCredential, PkiError, WrongPassphraseError
+from .progress import active_status
 from .renewal_proof import async_confirm_renewal
 from .secret_store import SecretStore
 from .tracker import DeviceTracker
@@ -102,6 +104,7 @@ class TlsManager:
         self._listeners: dict[str | None, dict[CALLBACK_TYPE, None]] = {}
         self._ca_refresh: asyncio.Handle | None = None
         self._active: dict[str, Operation] = {}
+        self.queued: set[str] = set()  # operations waiting for a free slot
         # Operations beyond this many wait their turn (an options change reloads the entry).
         self.max_parallel = int(
             entry.options.get(CONF_MAX_PARALLEL_ENROLMENTS, DEFAULT_MAX_PARALLEL_ENROLMENTS)
@@ -186,6 +189,7 @@ class TlsManager:
     @callback
     def _device_changed(self, state: DeviceState) -> None:
         self.guard.check(state)
+        async_check_revoked(self, state.device.mac)
         self.async_notify(state.device.mac)
 
     # ---- the address key material may go to (address_guard.py) ---------------------
@@ -230,7 +234,7 @@ class TlsManager:
         """The TLS status sensor's state."""
         record = self.journal.records.get(mac)
         if mac in self._active or (record is not None and not record.finished):
-            return TlsStatus.ENROLLING
+            return active_status(self, mac)
         state = self.tracker.devices.get(mac)
         online = state is not None and state.present and bool(state.online)
         tls = online and state is not None and bool(state.mqtt_tls)
@@ -296,6 +300,10 @@ class TlsManager:
         """True while an enrolment or renewal of the device runs."""
         return mac in self._active
 
+    def active_operation(self, mac: str) -> Operation | None:
+        """The operation queued or running for the device, if any."""
+        return self._active.get(mac)
+
     # ---- operations ----------------------------------------------------------------
 
     async def async_request(
@@ -329,6 +337,8 @@ class TlsManager:
             raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_enrolled")
         secret = await self.async_passphrase(passphrase)
         self.enrolment_options()  # raises when the options cannot work
+        if mac in self._active:  # pressed again while the passphrase was checked
+            raise ServiceValidationError(translation_domain=DOMAIN, translation_key="busy")
         self._start(mac, operation, self._async_operate(mac, operation, secret))
 
     async def async_passphrase(self, given: str | None) -> str:
@@ -377,13 +387,17 @@ class TlsManager:
     @callback
     def _start(self, mac: str, operation: Operation, job: Awaitable[None]) -> None:
         self._active[mac] = operation
+        self.queued.add(mac)  # until a slot is free
         self.async_notify(mac)
 
         async def run() -> None:
             try:
                 async with self._semaphore:
+                    self.queued.discard(mac)
+                    self.async_notify(mac)
                     await job
             finally:
+                self.queued.discard(mac)
                 self._active.pop(mac, None)
                 self.async_notify(mac)
 
@@ -532,6 +546,7 @@ class TlsManager:
         assert record.serial is not None
         await self.journal.async_set_certificate(mac, record.serial, name)
         async_set_issue(self.hass, ISSUE_NO_TLSKEY_SUPPORT, self.entry.entry_id, False, mac=mac)
+        async_succeeded(self, mac)
         kind = EVENT_RENEWED if operation == "renew" else EVENT_ENROLLED
         _LOGGER.info("Tasmota %s %s with certificate %s", mac, kind, record.serial)
         self.fire_event(mac, kind, serial=record.serial, previous_serial=previous)
@@ -584,6 +599,7 @@ class TlsManager:
             return None
         await async_refresh_exported_bundle(self, passphrase)
         self.fire_event(mac, EVENT_REVOKED, serial=serial, reason=reason)
+        async_check_revoked(self, mac)  # still connected: the broker must cut it off
         self.async_notify(mac)
         return entry
 
@@ -611,6 +627,7 @@ class TlsManager:
                 {"name": state.device.name if state else mac, "url": FIRMWARE_DOCS_URL},
                 mac=mac,
             )
+        async_failed(self, mac, reason, detail)  # the repair that fits, the fleet notice
         self.fire_event(mac, EVENT_ENROLMENT_FAILED, **extra)
         self.async_notify(mac)
 

@@ -22,7 +22,9 @@ class TlsStatus(StrEnum):
     """The TLS status sensor's states."""
 
     NOT_ENROLLED = "not_enrolled"
+    QUEUED = "queued"  # waiting for a free slot (enrolments at a time)
     ENROLLING = "enrolling"
+    RENEWING = "renewing"
     CONNECTED_TLS = "connected_tls"
     CONNECTED_PLAIN = "connected_plain"
     OFFLINE = "offline"

@@ -21,8 +21,10 @@ from homeassistant.util import dt as dt_util
 
 from .const import CONF_VALIDATION, DEFAULT_VALIDATION, VALIDATION_FINGERPRINT
 from .entity import TasmotaTlsCaEntity, TasmotaTlsDeviceEntity
+from .failures import REASON_STATES, failure_reason
 from .manager import SIGNAL_NEW_DEVICE, TlsManager
 from .models import TasmotaTlsConfigEntry, TlsStatus, renew_window
+from .progress import progress_attributes
 
 PARALLEL_UPDATES = 0
 
@@ -36,6 +38,14 @@ TLS_STATUS = SensorEntityDescription(
     translation_key="tls_status",
     device_class=SensorDeviceClass.ENUM,
     options=[status.value for status in TlsStatus],
+)
+# Shown next to the TLS status on the device page, translated: why the last operation
+# failed (attributes are collapsed in the UI, which hid the reason).
+FAILURE_REASON = SensorEntityDescription(
+    key="failure_reason",
+    translation_key="failure_reason",
+    device_class=SensorDeviceClass.ENUM,
+    options=list(REASON_STATES),
 )
 
 
@@ -106,6 +116,7 @@ async def async_setup_entry(
             [
                 CertificateExpirySensor(manager, mac, CERTIFICATE_EXPIRY),
                 TlsStatusSensor(manager, mac, TLS_STATUS),
+                FailureReasonSensor(manager, mac, FAILURE_REASON),
             ]
         )
 
@@ -162,6 +173,7 @@ class TlsStatusSensor(TasmotaTlsDeviceEntity, SensorEntity):
                 else None
             ),
         }
+        attributes.update(progress_attributes(manager, self.mac))
         record = manager.journal.records.get(self.mac)
         if record is not None:
             attributes["enrolment_step"] = str(record.step)
@@ -170,3 +182,25 @@ class TlsStatusSensor(TasmotaTlsDeviceEntity, SensorEntity):
                 attributes["failure_reason"] = record.reason
                 attributes["failure_detail"] = record.detail
         return attributes
+
+
+class FailureReasonSensor(TasmotaTlsDeviceEntity, SensorEntity):
+    """Why the last enrolment or renewal failed (``none`` when it did not)."""
+
+    @property
+    def native_value(self) -> str:
+        """A translated reason code."""
+        return failure_reason(self.manager, self.mac)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """The step it stopped at and the engine's detail (no secrets: model.py)."""
+        record = self.manager.journal.records.get(self.mac)
+        if record is None or failure_reason(self.manager, self.mac) == "none":
+            return {}
+        return {
+            "operation": record.operation,
+            "failed_step": str(record.failed_step or record.step),
+            "reason_code": record.reason,
+            "detail": record.detail,
+        }

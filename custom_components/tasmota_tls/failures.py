@@ -1,0 +1,187 @@
+"""Failures the user can read and act on: a reason per device, repairs, a fleet notice.
+
+Every failure reason becomes a translated state of the device's *Last failure* sensor
+(unknown codes show as ``other``, with the engine's detail as an attribute). Reasons the
+user can do something about open a repair naming the device and the next step. When
+several devices fail for the same reason, the cause is usually shared (the broker's TLS
+listener, the broker name, the firmware of a whole batch): one persistent notification
+says so instead of a repair per device only.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from homeassistant.components import persistent_notification
+from homeassistant.core import callback
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import translation
+
+from .const import CONF_BROKER_HOST, CONF_BROKER_PORT, DOMAIN, FIRMWARE_DOCS_URL
+from .enrolment import EnrolmentStep
+from .issues import ISSUE_NO_TLSKEY_SUPPORT, async_set_issue, issue_id
+
+if TYPE_CHECKING:
+    from .manager import TlsManager
+
+ISSUE_ROLLED_BACK = "rolled_back"
+ISSUE_DEVICE_UNREACHABLE = "device_unreachable"
+ISSUE_REVOKED_STILL_CONNECTED = "revoked_still_connected"
+
+NO_FAILURE = "none"
+OTHER_REASON = "other"
+# The reasons the engine and the manager report (enrolment/model.py EnrolmentError).
+REASONS = (
+    "no_tlskey_support",
+    "timeout",
+    "length_mismatch",
+    "certificate_too_large",
+    "command_too_long",
+    "http_unreachable",
+    "auth_failed",
+    "command_error",
+    "rolled_back",
+    "rollback_unconfirmed",
+    "issue_failed",
+    "interrupted",
+    "ecdsa_unsupported",
+    "renewal_unconfirmed",
+    "identity_conflict",
+    "topics_refused",
+    "address_changed",
+    "device_not_found",
+    "unsupported_settings",
+    "internal_error",
+)
+REASON_STATES = (NO_FAILURE, *REASONS, OTHER_REASON)
+
+# Reason -> the repair that tells the user what to do.
+_REPAIRS = {
+    "no_tlskey_support": ISSUE_NO_TLSKEY_SUPPORT,
+    "rolled_back": ISSUE_ROLLED_BACK,
+    "timeout": ISSUE_DEVICE_UNREACHABLE,
+    "http_unreachable": ISSUE_DEVICE_UNREACHABLE,
+    "rollback_unconfirmed": ISSUE_DEVICE_UNREACHABLE,
+    "device_not_found": ISSUE_DEVICE_UNREACHABLE,
+}
+_DEVICE_REPAIRS = frozenset(_REPAIRS.values())
+# This many devices failing for one reason is a fleet-wide problem.
+FLEET_THRESHOLD = 2
+
+
+def failure_reason(manager: TlsManager, mac: str) -> str:
+    """The sensor state: the reason of the device's failed last operation, else ``none``."""
+    record = manager.journal.records.get(mac)
+    if record is None or record.step != EnrolmentStep.FAILED or not record.reason:
+        return NO_FAILURE
+    return record.reason if record.reason in REASONS else OTHER_REASON
+
+
+def notification_id(entry_id: str) -> str:
+    return f"{DOMAIN}_{entry_id}_fleet_failures"
+
+
+@callback
+def async_failed(manager: TlsManager, mac: str, reason: str, detail: str | None) -> None:
+    """Open the repair that fits ``reason`` (closing the others of the device)."""
+    state = manager.tracker.devices.get(mac)
+    data = manager.entry.data
+    placeholders = {
+        "name": state.device.name if state else mac,
+        "mac": mac,
+        "ip": state.device.ip if state else "-",
+        "detail": detail or "-",
+        "url": FIRMWARE_DOCS_URL,
+        "broker_host": str(data[CONF_BROKER_HOST]),
+        "broker_port": str(data[CONF_BROKER_PORT]),
+    }
+    wanted = _REPAIRS.get(reason)
+    for kind in _DEVICE_REPAIRS:
+        active = kind == wanted
+        async_set_issue(
+            manager.hass,
+            kind,
+            manager.entry.entry_id,
+            active,
+            placeholders if active else None,
+            mac=mac,
+        )
+    manager.hass.async_create_task(async_update_fleet_notice(manager), eager_start=True)
+
+
+@callback
+def async_succeeded(manager: TlsManager, mac: str) -> None:
+    """The device is fine now: its failure repairs go."""
+    for kind in _DEVICE_REPAIRS:
+        async_set_issue(manager.hass, kind, manager.entry.entry_id, False, mac=mac)
+    manager.hass.async_create_task(async_update_fleet_notice(manager), eager_start=True)
+
+
+async def async_update_fleet_notice(manager: TlsManager) -> None:
+    """One notification while several devices fail for the same reason; gone after."""
+    hass, entry_id = manager.hass, manager.entry.entry_id
+    counts = Counter(
+        reason
+        for mac in manager.tracker.devices
+        if (reason := failure_reason(manager, mac)) != NO_FAILURE
+    )
+    shared = [(reason, n) for reason, n in counts.most_common() if n >= FLEET_THRESHOLD]
+    if not shared:
+        persistent_notification.async_dismiss(hass, notification_id(entry_id))
+        return
+    texts = await translation.async_get_translations(hass, hass.config.language, "entity", [DOMAIN])
+    notices = await translation.async_get_translations(
+        hass, hass.config.language, "exceptions", [DOMAIN]
+    )
+    prefix = f"component.{DOMAIN}.entity.sensor.failure_reason.state."
+    line = notices.get(
+        f"component.{DOMAIN}.exceptions.fleet_failure_line.message", "{count}: {reason}"
+    )
+    lines = [
+        line.replace("{count}", str(n)).replace("{reason}", texts.get(prefix + reason, reason))
+        for reason, n in shared
+    ]
+    title = notices.get(f"component.{DOMAIN}.exceptions.fleet_failure_title.message", DOMAIN)
+    body = notices.get(f"component.{DOMAIN}.exceptions.fleet_failure.message", "{lines}")
+    persistent_notification.async_create(
+        hass,
+        body.replace("{lines}", "\n".join(f"- {text}" for text in lines)),
+        title=title.replace("{name}", manager.entry.title),
+        notification_id=notification_id(entry_id),
+    )
+
+
+@callback
+def async_check_revoked(manager: TlsManager, mac: str) -> None:
+    """A revoked device that is still connected over TLS: say the broker must cut it off.
+
+    A reload of the CRL does not close open connections; only a broker restart does, and
+    the integration does not manage the broker, so the user has to do it.
+    """
+    state = manager.tracker.devices.get(mac)
+    connected = state is not None and state.present and bool(state.online and state.mqtt_tls)
+    revoked = connected and manager.status(mac).value == "revoked"
+    shown = (
+        ir.async_get(manager.hass).async_get_issue(
+            DOMAIN, issue_id(ISSUE_REVOKED_STILL_CONNECTED, manager.entry.entry_id, mac)
+        )
+        is not None
+    )
+    if revoked == shown:
+        return  # called on every update of the device: act only on a change
+    placeholders = None
+    if revoked and state is not None:
+        placeholders = {
+            "name": state.device.name,
+            "mac": mac,
+            "broker_host": str(manager.entry.data[CONF_BROKER_HOST]),
+        }
+    async_set_issue(
+        manager.hass,
+        ISSUE_REVOKED_STILL_CONNECTED,
+        manager.entry.entry_id,
+        revoked,
+        placeholders,
+        mac=mac,
+    )
