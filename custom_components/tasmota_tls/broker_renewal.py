@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from homeassistant.core import HomeAssistant
 
-from .broker_bundle import async_refresh_exported_bundle
+from .broker_bundle import async_refresh_exported_bundle, exported_layouts
 from .ca import CaSnapshot, bundle_directory
 from .const import CONF_AUTO_RENEW, DEFAULT_AUTO_RENEW, EVENT_TASMOTA_TLS
 from .issues import ISSUE_BROKER_EXPIRING, ISSUE_BROKER_EXPIRING_MANUAL, async_set_issue
@@ -86,12 +86,15 @@ async def _async_renew(
     snapshot = manager.ca.snapshot
     assert snapshot is not None  # async_renew_broker refreshed it
     directory = bundle_directory(hass, manager.entry.entry_id)
+    layouts = await hass.async_add_executor_job(exported_layouts, directory)
     _LOGGER.info(
-        "Renewed the broker certificate with the same key (it expired on %s, now on %s); "
-        "the exported bundle in %s is updated: install it and reload the broker",
+        "Renewed the broker certificate with the same key (it expired on %s, now on %s); %s",
         _date(old_not_after),
         _date(snapshot.broker_not_after),
-        directory,
+        f"the exported bundle in {directory} ({', '.join(layouts)}) is updated: install it "
+        "and reload the broker"
+        if layouts
+        else "no bundle was exported yet: run Export broker bundle and install it",
     )
     hass.bus.async_fire(
         EVENT_TASMOTA_TLS,
@@ -106,6 +109,7 @@ async def _async_renew(
             "fingerprint_changed": before is not None
             and before.broker_fingerprint != snapshot.broker_fingerprint,
             "bundle_directory": str(directory),
+            "bundle_layouts": list(layouts),
         },
     )
     return snapshot

@@ -29,7 +29,7 @@ from custom_components.tasmota_tls.const import DOMAIN
 from custom_components.tasmota_tls.pki import PkiStore, tasmota_fingerprint
 
 from .conftest import BROKER_HOST, PASSPHRASE, install, make_ca
-from .helpers import collect_events, state_of
+from .helpers import collect_events, state_of, wait_for
 from .mqtt_bus import MqttBus
 from .test_services import call, discovered
 
@@ -125,7 +125,8 @@ async def test_repair_before_expiry_then_renewal_with_the_same_key(
     assert renewed[0]["fingerprint_changed"] is False
     assert renewed[0]["not_after"] == new.not_valid_after_utc.isoformat()
     assert "Renewed the broker certificate with the same key" in caplog.text
-    assert "reload the broker" in caplog.text
+    assert renewed[0]["bundle_layouts"] == ["folder"]
+    assert "(folder) is updated: install it and reload the broker" in caplog.text
     assert "PRIVATE KEY" not in caplog.text + repr(events)
     assert issue(hass, "broker_expiring", entry_id) is None
     expiry = state_of(hass, "sensor", f"{entry_id}_broker_certificate_expiry").state
@@ -189,7 +190,8 @@ async def test_host_change_keeps_the_key_and_rotation_is_asked_for(
     pinned = installed.broker_fingerprint
 
     hass.config_entries.async_update_entry(entry, data={**entry.data, "broker_host": "new.lan"})
-    await hass.async_block_till_done()
+    await hass.async_block_till_done()  # reloaded: the device is discovered again
+    await wait_for(hass, lambda: MAC in entry.runtime_data.manager.tracker.devices)
     mqtt_bus.published.clear()
     response = await call(hass, "export_broker_bundle", {})
     assert response["new_broker_key"] is False
