@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from custom_components.tasmota_tls.pki import DeviceRequest, PkiStore
+from tasmota_tls_tool.parallel import forked_signer
 
 from .easyrsa_peer import EasyRsaPki
 from .report import Result
@@ -42,7 +43,9 @@ def core_rates(single_count: int, batch_count: int) -> tuple[float, float, float
         for workers in (1, os.cpu_count() or 1):
             requests = [DeviceRequest(f"w{workers}_{i:06X}") for i in range(batch_count)]
             start = time.perf_counter()
-            store.issue_devices(PASSPHRASE, requests, workers=workers)
+            store.issue_devices(
+                PASSPHRASE, requests, bulk_signer=forked_signer(workers) if workers > 1 else None
+            )
             rates.append(batch_count / (time.perf_counter() - start))
         return single, rates[0], rates[1]
 
@@ -51,8 +54,8 @@ def core_rates(single_count: int, batch_count: int) -> tuple[float, float, float
 BULK_SCRIPT = """
 import resource, runpy, sys, tempfile, time
 from pathlib import Path
-runpy.run_path(sys.argv[2], run_name="loader")["_load_pki"]()
-from tasmota_tls_pki import DeviceRequest, PkiStore
+runpy.run_path(sys.argv[2], run_name="loader")["_load_tool"]()
+from custom_components.tasmota_tls.pki import DeviceRequest, PkiStore
 count = int(sys.argv[1])
 with tempfile.TemporaryDirectory() as tmp:
     store = PkiStore(Path(tmp) / "pki")

@@ -26,6 +26,7 @@ from homeassistant.setup import async_setup_component
 from custom_components.tasmota_tls.config_flow import DEFAULT_OPTIONS
 from custom_components.tasmota_tls.enrolment import EnrolmentRecord, EnrolmentStep
 from custom_components.tasmota_tls.pki import DeviceRequest, PkiStore
+from tasmota_tls_tool.parallel import forked_signer
 from tests.helpers.mosquitto import MosquittoBroker
 
 from .ha_instance import (
@@ -74,7 +75,9 @@ def _prepare(config_dir: Path, count: int, broker_port: int) -> None:
     store.init_ca(PASSPHRASE, "Bench CA")
     store.issue_broker(PASSPHRASE, "localhost")
     requests = [DeviceRequest(_topic(i), topic=_topic(i)) for i in range(count)]
-    issued = store.issue_devices(PASSPHRASE, requests, workers=4) if requests else []
+    issued = (
+        store.issue_devices(PASSPHRASE, requests, bulk_signer=forked_signer(4)) if requests else []
+    )
     ours = stored_entry(
         "tasmota_tls",
         {

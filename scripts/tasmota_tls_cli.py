@@ -1,28 +1,34 @@
-"""Launch the PKI command-line tool without importing the Home Assistant integration.
+"""Launch the PKI command-line tool (tasmota_tls_tool) without Home Assistant.
 
-The PKI core lives inside the integration's folder; loading it under its own package
-name keeps Home Assistant out of the import path, so only `cryptography` is needed.
+The tool imports the PKI core as custom_components.tasmota_tls.pki. Importing that
+normally runs the integration's __init__, which imports Home Assistant; on the CA
+machine there is none, and the tool must not need it. So the two parent packages are
+registered here as bare packages (their folders, no __init__ code run) before anything
+imports them: only the pki subpackage's own modules load, and they need only
+`cryptography`.
 """
 
-import importlib.util
 import sys
+import types
 from pathlib import Path
 
-PKI_DIR = Path(__file__).resolve().parent.parent / "custom_components" / "tasmota_tls" / "pki"
+REPO = Path(__file__).resolve().parent.parent
 
 
-def _load_pki() -> None:
-    spec = importlib.util.spec_from_file_location(
-        "tasmota_tls_pki", PKI_DIR / "__init__.py", submodule_search_locations=[str(PKI_DIR)]
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["tasmota_tls_pki"] = module
-    spec.loader.exec_module(module)
+def _bare_package(name: str, folder: Path) -> None:
+    module = types.ModuleType(name)
+    module.__path__ = [str(folder)]
+    sys.modules[name] = module
+
+
+def _load_tool() -> None:
+    sys.path.insert(0, str(REPO))
+    _bare_package("custom_components", REPO / "custom_components")
+    _bare_package("custom_components.tasmota_tls", REPO / "custom_components" / "tasmota_tls")
 
 
 if __name__ == "__main__":
-    _load_pki()
-    from tasmota_tls_pki.cli import main
+    _load_tool()
+    from tasmota_tls_tool.cli import main
 
     sys.exit(main())

@@ -17,14 +17,30 @@ from typing import TypeAlias
 
 from cryptography.hazmat.primitives import serialization
 
-from . import dates
-from .errors import PkiError
-from .fingerprint import has_fingerprint, tasmota_fingerprint
-from .fsutil import KEY_MODE, atomic_write
-from .limits import BROKER_DAYS, CA_DAYS, CRL_DAYS, DEVICE_DAYS, HA_CLIENT_DAYS
-from .store import DeviceRequest, IssuedCredential, PkiStore, utcnow
-from .topics import TopicModel, parse_prefixes
-from .trust_anchor import USER_CONFIG_OVERRIDE_SNIPPET, firmware_headers
+from custom_components.tasmota_tls.pki import dates
+from custom_components.tasmota_tls.pki.errors import PkiError
+from custom_components.tasmota_tls.pki.fingerprint import has_fingerprint, tasmota_fingerprint
+from custom_components.tasmota_tls.pki.fsutil import KEY_MODE, atomic_write
+from custom_components.tasmota_tls.pki.limits import (
+    BROKER_DAYS,
+    CA_DAYS,
+    CRL_DAYS,
+    DEVICE_DAYS,
+    HA_CLIENT_DAYS,
+)
+from custom_components.tasmota_tls.pki.store import (
+    DeviceRequest,
+    IssuedCredential,
+    PkiStore,
+    utcnow,
+)
+from custom_components.tasmota_tls.pki.topics import TopicModel, parse_prefixes
+from custom_components.tasmota_tls.pki.trust_anchor import (
+    USER_CONFIG_OVERRIDE_SNIPPET,
+    firmware_headers,
+)
+
+from .parallel import forked_signer
 
 PASSPHRASE_ENV = "TASMOTA_TLS_PASSPHRASE"  # noqa: S105 (a variable name, not a secret)
 # Devices issued per index write when several names are given.
@@ -185,7 +201,8 @@ def cmd_device(args: argparse.Namespace, store: PkiStore) -> int:
     ]
     for start in range(0, len(requests), BATCH):
         batch = requests[start : start + BATCH]
-        for credential in store.issue_devices(passphrase, batch, workers=args.workers):
+        signer = forked_signer(args.workers) if args.workers > 1 else None
+        for credential in store.issue_devices(passphrase, batch, bulk_signer=signer):
             _device_output(credential, args.json)
         sys.stdout.flush()
     return 0

@@ -8,13 +8,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from . import dates
-from .acl import DeviceTopics, default_device_topics, device_topics_from_discovery
+from custom_components.tasmota_tls.pki import dates
+from custom_components.tasmota_tls.pki.acl import (
+    DeviceTopics,
+    default_device_topics,
+    device_topics_from_discovery,
+)
+from custom_components.tasmota_tls.pki.crl_status import CrlStatus, crl_status, load_crl
+from custom_components.tasmota_tls.pki.limits import DEFAULT_TLS_PORT
+from custom_components.tasmota_tls.pki.mosquitto import (
+    DEFAULT_PID_FILE,
+    LAYOUTS,
+    BundleResult,
+    reload_broker,
+    write_bundle,
+)
+from custom_components.tasmota_tls.pki.store import PkiStore, utcnow
+
 from .cli import CliError, Handler, read_passphrase
-from .crl_status import CrlStatus, crl_status, load_crl
-from .limits import DEFAULT_TLS_PORT
-from .mosquitto import DEFAULT_PID_FILE, LAYOUTS, BundleResult, reload_broker, write_bundle
-from .store import PkiStore, utcnow
 
 Add: TypeAlias = Callable[[str, Handler, str], argparse.ArgumentParser]
 

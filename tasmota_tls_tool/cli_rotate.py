@@ -14,12 +14,17 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from . import broker_keys
+from custom_components.tasmota_tls.pki import broker_keys
+from custom_components.tasmota_tls.pki.fingerprint import (
+    EC_FINGERPRINT_MESSAGE,
+    has_fingerprint,
+    tasmota_fingerprint,
+)
+from custom_components.tasmota_tls.pki.limits import BROKER_DAYS, DEFAULT_TLS_PORT
+from custom_components.tasmota_tls.pki.store import PkiStore, utcnow
+from custom_components.tasmota_tls.pki.topics import DEFAULT_FULL_TOPIC, TopicModel, parse_prefixes
+
 from .cli import CliError, Handler, read_passphrase
-from .fingerprint import EC_FINGERPRINT_MESSAGE, has_fingerprint, tasmota_fingerprint
-from .limits import BROKER_DAYS, DEFAULT_TLS_PORT
-from .store import PkiStore, utcnow
-from .topics import DEFAULT_FULL_TOPIC, TopicModel, parse_prefixes
 
 MQTT_PASSWORD_ENV = "TASMOTA_TLS_MQTT_PASSWORD"  # noqa: S105 (a variable name)
 
@@ -98,7 +103,7 @@ def _send(
 
 
 def store_host(store: PkiStore) -> str:
-    from .easyrsa import common_name  # noqa: PLC0415
+    from custom_components.tasmota_tls.pki.easyrsa import common_name  # noqa: PLC0415
 
     cert = store.broker_certificate()
     if cert is None:

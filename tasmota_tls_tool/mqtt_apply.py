@@ -20,11 +20,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
-from .errors import PkiError
-from .fsutil import KEY_MODE, atomic_write
-from .keys import plain_pem
-from .store import PkiStore
-from .topics import TopicModel
+from custom_components.tasmota_tls.pki.errors import PkiError
+from custom_components.tasmota_tls.pki.fsutil import KEY_MODE, atomic_write
+from custom_components.tasmota_tls.pki.keys import plain_pem
+from custom_components.tasmota_tls.pki.store import PkiStore
+from custom_components.tasmota_tls.pki.topics import TopicModel
 
 Job = tuple[str, TopicModel, str, str]  # device name, topics, command, fingerprint
 

@@ -1,42 +1,29 @@
-"""Bulk device issuance on every core: RSA signing dominates and holds the GIL.
+"""Bulk device issuance on every core, for the command-line tool: RSA signing dominates
+and holds the GIL.
 
 Workers are forked from a single-threaded command-line process, so they share the
 already-imported modules; they receive the encrypted CA key and unlock it themselves.
-Home Assistant never uses this path (it issues one device at a time, in its executor).
+Home Assistant never uses this path (it issues one device at a time, in its executor),
+so it lives outside the integration's folder.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import datetime as dt
 import multiprocessing
 import signal
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import TypeAlias
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
-from . import profiles
-from .keys import PrivateKey, decrypt_key
-from .tlskey import private_scalar
-
-Job: TypeAlias = tuple[str, profiles.DnMode, Mapping[str, str] | None, int, int, dt.datetime]
+from custom_components.tasmota_tls.pki.device_signing import BulkSigner, Job, sign_device
+from custom_components.tasmota_tls.pki.keys import PrivateKey, decrypt_key
 
 PR_SET_PDEATHSIG = 1
 _signer: tuple[PrivateKey, x509.Certificate] | None = None
-
-
-def sign_device(ca_key: PrivateKey, ca_cert: x509.Certificate, job: Job) -> tuple[bytes, bytes]:
-    """One device: (its 32-byte private scalar, its certificate DER)."""
-    name, dn_mode, org, days, serial, now = job
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = profiles.make_name(name, dn_mode, org)
-    cert = profiles.build_device(ca_key, ca_cert, key, subject, serial, days, now)
-    return private_scalar(key), cert.public_bytes(serialization.Encoding.DER)
 
 
 def _die_with_parent() -> None:
@@ -69,3 +56,14 @@ def sign_devices(
         initargs=(ca_key_pem, passphrase, ca_der),
     ) as pool:  # fmt: skip
         yield from pool.map(_sign_in_worker, jobs, chunksize=max(1, len(jobs) // (workers * 32)))
+
+
+def forked_signer(workers: int) -> BulkSigner:
+    """A BulkSigner for PkiStore.issue_devices that signs across ``workers`` processes."""
+
+    def sign(
+        ca_key_pem: bytes, passphrase: str, ca_cert: x509.Certificate, jobs: Sequence[Job]
+    ) -> Iterator[tuple[bytes, bytes]]:
+        return sign_devices(ca_key_pem, passphrase, ca_cert, jobs, workers)
+
+    return sign

@@ -53,6 +53,7 @@ async def async_get_config_entry_diagnostics(
     manager = entry.runtime_data.manager
     ca = entry.runtime_data.ca
     store_error: str | None = None
+    snapshot: CaSnapshot | None
     try:
         snapshot = await ca.async_refresh()
     except (PkiError, OSError) as err:

@@ -6,8 +6,7 @@ import logging
 from typing import Any
 
 import voluptuous as vol
-from homeassistant import data_entry_flow
-from homeassistant.components.repairs import RepairsFlow
+from homeassistant.components.repairs import RepairsFlow, RepairsFlowResult
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -56,13 +55,13 @@ class PassphraseRepairFlow(_EntryRepairFlow):
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
-    ) -> data_entry_flow.FlowResult:
+    ) -> RepairsFlowResult:
         """Ask for the passphrase."""
         return await self.async_step_passphrase()
 
     async def async_step_passphrase(
         self, user_input: dict[str, Any] | None = None
-    ) -> data_entry_flow.FlowResult:
+    ) -> RepairsFlowResult:
         """Check the passphrase, then act on it."""
         if (entry := self._loaded_entry()) is None:
             return self.async_abort(reason="entry_not_loaded")
@@ -83,11 +82,11 @@ class PassphraseRepairFlow(_EntryRepairFlow):
                 if self._kind != ISSUE_CRL_STALE:
                     for mac in manager.expiring(renew_window(entry)):
                         manager.async_start_renewal(mac, passphrase)
-                ir.async_delete_issue(self.hass, DOMAIN, self._issue_id)
+                ir.async_delete_issue(self.hass, DOMAIN, self._our_issue_id)
                 manager.async_notify()
                 return self.async_create_entry(data={})
         # A fixable issue shows no description: the step repeats its facts (dates, devices).
-        issue = ir.async_get(self.hass).async_get_issue(DOMAIN, self._issue_id)
+        issue = ir.async_get(self.hass).async_get_issue(DOMAIN, self._our_issue_id)
         placeholders = issue.translation_placeholders if issue else None
         return self.async_show_form(
             step_id="passphrase",
@@ -97,7 +96,7 @@ class PassphraseRepairFlow(_EntryRepairFlow):
         )
 
     @property
-    def _issue_id(self) -> str:
+    def _our_issue_id(self) -> str:
         return issue_id(self._kind, self._entry_id)
 
 
@@ -111,13 +110,13 @@ class AddressConfirmFlow(_EntryRepairFlow):
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
-    ) -> data_entry_flow.FlowResult:
+    ) -> RepairsFlowResult:
         """Show both addresses."""
         return await self.async_step_confirm()
 
     async def async_step_confirm(
         self, user_input: dict[str, Any] | None = None
-    ) -> data_entry_flow.FlowResult:
+    ) -> RepairsFlowResult:
         """Pin the new address once confirmed."""
         if (entry := self._loaded_entry()) is None:
             return self.async_abort(reason="entry_not_loaded")

@@ -14,9 +14,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from custom_components.tasmota_tls.pki import PkiStore, profiles
-from custom_components.tasmota_tls.pki.cli import main
-from custom_components.tasmota_tls.pki.cli_broker import read_discovery
 from custom_components.tasmota_tls.pki.store import utcnow
+from tasmota_tls_tool.cli import main
+from tasmota_tls_tool.cli_broker import read_discovery
 from tests.helpers.bearssl_client import build_client, run_client
 from tests.helpers.mosquitto import BrokerFactory
 

@@ -16,7 +16,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from custom_components.tasmota_tls.pki import PkiStore
-from custom_components.tasmota_tls.pki.cli import main
 from custom_components.tasmota_tls.pki.mosquitto import (
     BundleResult,
     Layout,
@@ -24,6 +23,7 @@ from custom_components.tasmota_tls.pki.mosquitto import (
     write_bundle,
 )
 from custom_components.tasmota_tls.pki.trust_anchor import firmware_headers
+from tasmota_tls_tool.cli import main
 from tests.helpers.bearssl_client import EXIT_CLOSED, EXIT_OK, EXIT_TLS, build_client_with_headers
 from tests.helpers.mosquitto import BrokerFactory, MosquittoBroker, free_port
 

@@ -8,7 +8,6 @@ import pytest
 
 from custom_components.tasmota_tls.discovery import parse_discovery_config
 from custom_components.tasmota_tls.pki.acl import device_topics_from_discovery
-from custom_components.tasmota_tls.pki.cli import _command_topic
 from custom_components.tasmota_tls.pki.topics import (
     TopicModel,
     denied_root,
@@ -16,6 +15,7 @@ from custom_components.tasmota_tls.pki.topics import (
     overlaps,
     parse_prefixes,
 )
+from tasmota_tls_tool.cli import _command_topic
 
 from .conftest import discovery
 

@@ -6,12 +6,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from custom_components.tasmota_tls.enrolment.plain_transport import PlainTransport
 from custom_components.tasmota_tls.enrolment.transport import (
     TransportError,
     cm_url,
     parse_cm_reply,
 )
+from tests.helpers.plain_transport import PlainTransport
 
 
 def test_cm_url_encodes_base64_and_password_completely() -> None:

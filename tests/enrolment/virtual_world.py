@@ -20,9 +20,9 @@ import pytest
 
 from custom_components.tasmota_tls.discovery import TasmotaDevice, parse_discovery_config
 from custom_components.tasmota_tls.enrolment import EnrolmentOptions
-from custom_components.tasmota_tls.enrolment.plain_transport import PlainTransport
 from custom_components.tasmota_tls.pki import PkiStore, tasmota_fingerprint
 from tests.helpers.mosquitto import PLAIN_LISTENER, TLS_LISTENER, MosquittoBroker, free_port
+from tests.helpers.plain_transport import PlainTransport
 from virtual_tasmota import DeviceFaults, Fleet, VirtualDevice
 
 from .conftest import PASSPHRASE, Issued

@@ -29,7 +29,6 @@ from custom_components.tasmota_tls.enrolment import (
     EnrolmentRecord,
     EnrolmentStep,
 )
-from custom_components.tasmota_tls.enrolment.plain_transport import PlainTransport
 from custom_components.tasmota_tls.pki import PkiStore
 from tests.enrolment.conftest import Issued, JournalLog, make_issuer, pki_store  # noqa: F401
 from tests.enrolment.virtual_world import (
@@ -46,6 +45,7 @@ from tests.enrolment.virtual_world import (
     set_user_rule,
 )
 from tests.helpers.mosquitto import MosquittoBroker, free_port
+from tests.helpers.plain_transport import PlainTransport
 from virtual_tasmota import DeviceFaults, Fleet, VirtualDevice
 
 Step = EnrolmentStep

@@ -132,8 +132,8 @@ FAULT_CHILD = """
 import errno, os, signal, sys
 sys.path.insert(0, sys.argv[1])
 import tasmota_tls_cli
-tasmota_tls_cli._load_pki()
-from tasmota_tls_pki import PkiError, PkiStore
+tasmota_tls_cli._load_tool()
+from custom_components.tasmota_tls.pki import PkiError, PkiStore
 
 store_dir, op, mode, target = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
 calls = 0

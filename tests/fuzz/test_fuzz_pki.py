@@ -17,8 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from custom_components.tasmota_tls.pki import PkiError, PkiStore
-from custom_components.tasmota_tls.pki.cli import main as cli_main
 from custom_components.tasmota_tls.pki.easyrsa import parse_index_line
+from tasmota_tls_tool.cli import main as cli_main
 
 from ..pki.conftest import PASSPHRASE, snapshot
 from .settings import fuzz

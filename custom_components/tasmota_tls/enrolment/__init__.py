@@ -24,8 +24,8 @@ DONE. Commands go over HTTP /cm by default (the key never crosses the broker),
 over MQTT when channel="mqtt" (never retained).
 
 Transports: transport.Transport is the protocol; ha_transport.HomeAssistantTransport
-runs inside Home Assistant; plain_transport.PlainTransport (aiohttp + paho-mqtt)
-serves tests and tools on loopback. This package imports nothing from Home
+runs inside Home Assistant; tests/helpers/plain_transport.PlainTransport (aiohttp +
+paho-mqtt, not shipped) serves the tests on loopback. This package imports nothing from Home
 Assistant except in ha_transport.
 """
 

@@ -1,7 +1,7 @@
 """How the engine reaches a device: Tasmota's HTTP /cm and the MQTT broker.
 
 The engine sees only this protocol, so it runs inside Home Assistant
-(ha_transport) and outside it (plain_transport) unchanged.
+(ha_transport) and outside it (the tests' plain_transport) unchanged.
 
 A command sent over HTTP may carry a private key in its query string: a URL built
 here must never be logged or put into an exception.

@@ -43,7 +43,7 @@ def make_name(
     cn: str, dn_mode: DnMode = "cn_only", org: Mapping[str, str] | None = None
 ) -> x509.Name:
     """CN-only by default; org-style names carry C, ST, L, O, OU, CN and e-mail like Easy-RSA."""
-    attributes: list[x509.NameAttribute] = []
+    attributes: list[x509.NameAttribute[str]] = []  # generic in cryptography >= 42 only
     if dn_mode == "org":
         org = org or {}
         unknown = set(org) - {*ORG_FIELDS, "email"}

@@ -26,8 +26,9 @@ from typing import IO
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from . import broker_keys, easyrsa, parallel, profiles, revocation, storefs
+from . import broker_keys, easyrsa, profiles, revocation, storefs
 from .credentials import DeviceRequest, IssuedCredential, entry_for
+from .device_signing import BulkSigner, Job, sign_device
 from .errors import NotFoundError, PkiError
 from .fsutil import KEY_MODE, atomic_write
 from .index import Index, IndexEntry, Kind, file_signature, find_in
@@ -220,13 +221,17 @@ class PkiStore:
         return self.issue_devices(passphrase, [request])[0]
 
     def issue_devices(
-        self, passphrase: str, requests: Sequence[DeviceRequest], *, workers: int = 1
+        self,
+        passphrase: str,
+        requests: Sequence[DeviceRequest],
+        *,
+        bulk_signer: BulkSigner | None = None,
     ) -> list[IssuedCredential]:
         """Many devices in one locked step and one index write; all or nothing.
 
         Every request is checked (name, size guard) before anything is recorded.
-        workers > 1 signs in forked processes: for the command line only, never inside
-        a threaded program such as Home Assistant.
+        ``bulk_signer`` signs many at once: the command line passes one that forks, never
+        a threaded program such as Home Assistant (it signs in this thread).
         """
         for request in requests:
             validate_common_name(request.name)
@@ -236,16 +241,17 @@ class PkiStore:
             index = self._index()
             used = set(index.used_serials)
             now = utcnow()
-            jobs: list[parallel.Job] = []
+            jobs: list[Job] = []
             for request in requests:
                 serial = profiles.new_serial(used)
                 used.add(serial)
                 jobs.append((request.name, request.dn_mode, request.org, request.days, serial, now))
-            if workers > 1 and len(jobs) > 1:
+            signed: Iterable[tuple[bytes, bytes]]
+            if bulk_signer is not None and len(jobs) > 1:
                 ca_key_pem = (self.directory / CA_KEY).read_bytes()
-                signed = parallel.sign_devices(ca_key_pem, passphrase, ca_cert, jobs, workers)
+                signed = bulk_signer(ca_key_pem, passphrase, ca_cert, jobs)
             else:
-                signed = (parallel.sign_device(ca_key, ca_cert, job) for job in jobs)
+                signed = (sign_device(ca_key, ca_cert, job) for job in jobs)
             for request, (scalar, der) in zip(requests, signed, strict=True):
                 cert = x509.load_der_x509_certificate(der)
                 payloads = payloads_for_scalar(scalar, der, request.resolved_command_topic)

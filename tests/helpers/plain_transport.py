@@ -1,4 +1,4 @@
-"""A transport without Home Assistant, for tests and tools: aiohttp + paho-mqtt.
+"""A transport without Home Assistant, for the tests: aiohttp + paho-mqtt.
 
 It talks to loopback addresses only (127.0.0.0/8, ::1): it exists to drive
 simulated devices and test brokers, never a real network. paho runs its network
@@ -19,8 +19,8 @@ from typing import Any
 import aiohttp
 import paho.mqtt.client as paho
 
-from .http_cm import fetch_cm
-from .transport import MqttMessage, TransportError
+from custom_components.tasmota_tls.enrolment.http_cm import fetch_cm
+from custom_components.tasmota_tls.enrolment.transport import MqttMessage, TransportError
 
 
 def _settle(future: asyncio.Future[None]) -> None:
