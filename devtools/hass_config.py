@@ -14,12 +14,16 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from homeassistant.components.http.config import HTTP_STORAGE_SCHEMA
+
 from .workspace import LOOPBACK, REPO_ROOT
 
 INTEGRATION_SOURCE = REPO_ROOT / "custom_components" / "tasmota_tls"
 # Home Assistant 2025.4's storage versions for config entries and MQTT's entry.
 CONFIG_ENTRIES_VERSION = (1, 5)
 MQTT_ENTRY_VERSION = (1, 2)
+# The HTTP store of Home Assistant 2026.8 to 2026.10 (homeassistant/components/http/config.py).
+HTTP_STORE_VERSION = (2, 2)
 
 
 def configuration_yaml(http_port: int) -> str:
@@ -38,13 +42,15 @@ homeassistant:
   language: en
   internal_url: "http://{LOOPBACK}:{http_port}"
 
-http:
-  server_host: {LOOPBACK}
-  server_port: {http_port}
-
 frontend:
 config:
 api:
+# What a normal installation loads (default_config) to watch statuses over time; the
+# database is config/home-assistant_v2.db.
+recorder:
+  commit_interval: 1
+history:
+logbook:
 
 logger:
   default: info
@@ -128,7 +134,32 @@ def update_mqtt_port(config_dir: Path, port: int, password: str) -> None:
         path.write_text(json.dumps(document, indent=2))
 
 
+def write_http_store(config_dir: Path, http_port: int) -> None:
+    """Home Assistant's HTTP settings, confirmed, in its own store (2026.8 and newer).
+
+    Those releases keep the HTTP server's settings in .storage/http. YAML settings are
+    imported once, then ignored, and a changed port is a "pending" setting that the
+    frontend asks the owner to confirm: the development instance's port changes from
+    run to run, so it is written here as the confirmed ("stable") setting every time.
+    """
+    path = config_dir / ".storage" / "http"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "version": HTTP_STORE_VERSION[0],
+        "minor_version": HTTP_STORE_VERSION[1],
+        "key": "http",
+        "data": {
+            # The store holds every setting; Home Assistant's own schema fills the defaults.
+            "stable": HTTP_STORAGE_SCHEMA({"server_host": [LOOPBACK], "server_port": http_port}),
+            "pending": None,
+            "yaml_migration_done": True,
+        },
+    }
+    path.write_text(json.dumps(document, indent=2))
+
+
 def write_config(config_dir: Path, http_port: int) -> None:
     config_dir.mkdir(parents=True, exist_ok=True)
     (config_dir / "configuration.yaml").write_text(configuration_yaml(http_port))
+    write_http_store(config_dir, http_port)
     link_integration(config_dir)
