@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from homeassistant.const import __version__ as HA_VERSION
+
 from . import demo
 from .broker import HA_LOGIN_NAME, DevelopmentBroker
 from .device_names import name_devices
@@ -165,7 +167,7 @@ class Instance:
         )
         self.children.insert(0, hass)  # stopped first
         await hass.start()
-        LOGGER.info("Home Assistant starting at %s", self.url)
+        LOGGER.info("Home Assistant %s starting at %s", HA_VERSION, self.url)
         async with HomeAssistantApi(self.url) as api:
             await api.wait_until_up(timeout=120, alive=lambda: hass.running)
             if self.args.demo:
