@@ -19,7 +19,8 @@ from .workspace import LOOPBACK
 
 LOGGER = logging.getLogger("develop")
 DOMAIN = "tasmota_tls"
-CA_NAME = "Tasmota TLS development CA"
+# The entry title is the CA card's title on the dashboard: short enough to show whole.
+CA_NAME = "Development CA"
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,15 @@ class HomeAssistantApi:
                 raise HaApiError(f"{method} {path}: HTTP {response.status}: {text[:500]}")
             return json.loads(text) if text else None
 
+    async def text(self, path: str) -> str:
+        """A page as the browser gets it (no token: the frontend's panels are public HTML)."""
+        assert self.session is not None, "use the client as an async context manager"
+        async with self.session.get(self.base_url + path) as response:
+            text = await response.text()
+            if response.status >= 400:
+                raise HaApiError(f"GET {path}: HTTP {response.status}: {text[:200]}")
+            return text
+
     async def wait_until_up(
         self,
         timeout: float = 60.0,  # noqa: ASYNC109

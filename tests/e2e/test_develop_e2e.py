@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from homeassistant.const import __version__ as HA_VERSION
 
 from custom_components.tasmota_tls.pki import PkiStore
 from devtools.demo import device_entities
@@ -74,6 +75,8 @@ async def test_develop_demo_enrol_and_revoke_through_home_assistant(tmp_path: Pa
         # The script printed the owner it onboarded.
         login = run.info["login"]
         assert f"{login['username']}  /  {login['password']}" in run.output_text()
+        # The Home Assistant under test (2026.10.x for the current one) names itself.
+        assert f"Home Assistant {HA_VERSION} starting at" in run.output_text()
         tls_port = int(run.info["mqtt_tls_port"])
         addresses = device_addresses(Path(run.info["logs"]["devices"]))
         assert len(addresses) == DEVICES
@@ -134,6 +137,22 @@ async def test_develop_demo_enrol_and_revoke_through_home_assistant(tmp_path: Pa
                 dt.datetime.fromisoformat(after[e]["state"]) for e in expiry.values()
             )
             assert expiry_dates == sorted(c.not_after.replace(microsecond=0) for c in certificates)
+
+            # The development setup records history, as a normal installation does: each
+            # status went from not_enrolled to connected_tls, and /history is served.
+            one_status = next(iter(status.values()))
+
+            async def recorded() -> list[str] | None:
+                periods = await api.request(
+                    "GET", f"/api/history/period?filter_entity_id={one_status}"
+                )
+                seen = [s["state"] for period in periods for s in period]
+                return seen if "connected_tls" in seen else None
+
+            seen = await until("the recorded history", recorded, 30, run.diagnostics)
+            assert "not_enrolled" in seen
+            assert await api.request("GET", "/api/logbook") is not None
+            assert "<html" in (await api.text("/history")).lower()
 
             # Revoke one device; its next connection is refused, the others stay.
             victim_device, victim_status = next(iter(status.items()))

@@ -23,7 +23,7 @@ from custom_components.tasmota_tls.failures import notification_id
 from tests.helpers.mosquitto import MosquittoBroker
 
 from .conftest import BROKER_HOST, install
-from .helpers import entity_id, state_of, wait_for
+from .helpers import device_of, entity_id, state_of, wait_for
 from .mqtt_bus import MqttBus
 from .playback_device import BrokerView, PlaybackDevice
 from .test_real_broker import enrol, real_world
@@ -201,3 +201,26 @@ async def test_rolled_back_device_shows_its_reason_and_a_repair(
         assert repair.translation_key == "rolled_back"
         assert repair.translation_placeholders is not None
         assert repair.translation_placeholders["broker_port"] == str(world.tls_port)
+
+
+@pytest.mark.usefixtures("mock_hass_config")
+async def test_a_revoked_device_still_connected_shows_the_next_step(
+    hass: HomeAssistant, mosquitto_factory: Callable[..., MosquittoBroker], tmp_path: Path
+) -> None:
+    """A CRL reload keeps open connections: the repair says to restart the broker."""
+    async with real_world(hass, mosquitto_factory, tmp_path, tls_listener=True) as world:
+        unique_id, _ = await enrol(hass, world)
+        await wait_for(
+            hass, lambda: state_of(hass, "sensor", unique_id).state == "connected_tls", 40
+        )
+        entry_id, mac = world.entry.entry_id, world.device.mac
+        assert issue(hass, "revoked_still_connected", entry_id, mac) is None
+        device = device_of(hass, mac)
+        await hass.services.async_call(DOMAIN, "revoke", {"device_id": device.id}, blocking=True)
+        await hass.async_block_till_done()
+        assert state_of(hass, "sensor", unique_id).state == "revoked"
+        assert world.device.tls_active  # still connected: nothing cut it off
+        repair = issue(hass, "revoked_still_connected", entry_id, mac)
+        assert repair is not None
+        assert repair.translation_placeholders is not None
+        assert repair.translation_placeholders["mac"] == mac
