@@ -20,14 +20,17 @@ from homeassistant.helpers import translation
 
 from .const import CONF_BROKER_HOST, CONF_BROKER_PORT, DOMAIN, FIRMWARE_DOCS_URL
 from .enrolment import EnrolmentStep
-from .issues import ISSUE_NO_TLSKEY_SUPPORT, async_set_issue, issue_id
+from .issues import (
+    ISSUE_DEVICE_UNREACHABLE,
+    ISSUE_NO_TLSKEY_SUPPORT,
+    ISSUE_REVOKED_STILL_CONNECTED,
+    ISSUE_ROLLED_BACK,
+    async_set_issue,
+    issue_id,
+)
 
 if TYPE_CHECKING:
     from .manager import TlsManager
-
-ISSUE_ROLLED_BACK = "rolled_back"
-ISSUE_DEVICE_UNREACHABLE = "device_unreachable"
-ISSUE_REVOKED_STILL_CONNECTED = "revoked_still_connected"
 
 NO_FAILURE = "none"
 OTHER_REASON = "other"

@@ -17,6 +17,10 @@ ISSUE_ADDRESS_CHANGED = "address_changed"
 ISSUE_IDENTITY_CONFLICT = "identity_conflict"
 ISSUE_TOPICS_REFUSED = "topics_refused"
 ISSUE_ACL_LEFT_OUT = "acl_left_out"
+# Failures a user can act on, and a revoked device the broker still serves (failures.py).
+ISSUE_ROLLED_BACK = "rolled_back"
+ISSUE_DEVICE_UNREACHABLE = "device_unreachable"
+ISSUE_REVOKED_STILL_CONNECTED = "revoked_still_connected"
 ISSUE_BROKER_EXPIRING = "broker_expiring"  # renewed automatically (same key) before expiry
 ISSUE_BROKER_EXPIRING_MANUAL = "broker_expiring_manual"  # the user renews it
 ISSUE_FINGERPRINT_NEEDS_RSA = "fingerprint_needs_rsa"  # fingerprint mode, EC broker key

@@ -112,7 +112,9 @@ def test_manifest_keys_in_hassfest_order() -> None:
     assert keys[:2] == ["domain", "name"]
     assert keys[2:] == sorted(keys[2:])
     assert manifest["dependencies"] == ["mqtt"]
-    assert manifest["mqtt"] == ["tasmota/discovery/#"]
+    # The will topic: HA's MQTT discovery gives tasmota/discovery/# to the Tasmota
+    # integration only (discovery_offer.py).
+    assert manifest["mqtt"] == ["tasmota/discovery/#", "tele/+/LWT"]
     assert manifest["iot_class"] == "local_push"
     assert manifest["config_flow"] is True
     for key in ("version", "codeowners", "documentation", "issue_tracker"):
