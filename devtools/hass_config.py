@@ -19,7 +19,8 @@ from homeassistant.components.http.config import HTTP_STORAGE_SCHEMA
 from .workspace import LOOPBACK, REPO_ROOT
 
 INTEGRATION_SOURCE = REPO_ROOT / "custom_components" / "tasmota_tls"
-# Home Assistant 2025.4's storage versions for config entries and MQTT's entry.
+# Storage versions of the config entries file and of MQTT's entry that every supported
+# release reads; 2026.10 migrates the MQTT entry to its version 2.1 on load.
 CONFIG_ENTRIES_VERSION = (1, 5)
 MQTT_ENTRY_VERSION = (1, 2)
 # The HTTP store of Home Assistant 2026.8 to 2026.10 (homeassistant/components/http/config.py).
