@@ -7,6 +7,7 @@ from homeassistant.components.binary_sensor import (
     BinarySensorEntity,
     BinarySensorEntityDescription,
 )
+from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -17,10 +18,13 @@ from .models import TasmotaTlsConfigEntry
 
 PARALLEL_UPDATES = 0
 
+# The TLS status sensor is the primary view (it names every state); this on/off copy is
+# for automations and the device page's diagnostics.
 TLS_CONNECTED = BinarySensorEntityDescription(
     key="tls_connected",
     translation_key="tls_connected",
     device_class=BinarySensorDeviceClass.CONNECTIVITY,
+    entity_category=EntityCategory.DIAGNOSTIC,
 )
 
 
