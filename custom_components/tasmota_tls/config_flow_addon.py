@@ -18,6 +18,7 @@ from homeassistant.helpers.selector import SelectSelector, SelectSelectorConfig,
 from .addon import AddonError, AddonInfo, async_detect
 from .addon.options import describe
 from .addon.service import AddonBroker, AddonSetupError, Plan, async_get_broker
+from .addon.service import port as addon_port
 from .ca import store_directory
 from .const import CONF_BROKER_HOST, CONF_BROKER_PORT, CONF_PASSPHRASE, CONF_STORE_ID
 from .host_probe import async_probe_mqtt_hosts
@@ -82,7 +83,8 @@ class AddonFlowMixin(_Base):
                 errors[CONF_BROKER_HOST] = "invalid_host"
             else:
                 self._data[CONF_BROKER_HOST] = host
-                self._data[CONF_BROKER_PORT] = ADDON_TLS_PORT
+                # The add-on's TLS port as reached from here (8883; tests map it).
+                self._data[CONF_BROKER_PORT] = addon_port(ADDON_TLS_PORT)
                 return await self.async_step_addon_confirm()
         reported = await async_probe_mqtt_hosts(self.hass)
         schema = vol.Schema(

@@ -1,4 +1,4 @@
-"""Keep device keys out of Home Assistant's MQTT debug log.
+"""Keep device keys and MQTT passwords out of Home Assistant's MQTT debug log.
 
 With the MQTT enrolment channel the device key travels as the payload of
 ``<cmnd>/TLSKey1``. Home Assistant's MQTT client logs every payload it sends and
@@ -33,7 +33,16 @@ class TlsKeyPayloadFilter(logging.Filter):
                 *args[: index + 1],
                 *(REDACTED if isinstance(arg, str | bytes) else arg for arg in args[index + 1 :]),
             )
+        if isinstance(record.args, tuple) and any(map(_mentions_password, record.args)):
+            # A device's reply or rule echoing MqttPassword (Tasmota echoes a new one).
+            record.args = tuple(REDACTED if _mentions_password(a) else a for a in record.args)
         return True
+
+
+def _mentions_password(value: object) -> bool:
+    if isinstance(value, bytes):
+        return b"mqttpassword" in value.lower()
+    return isinstance(value, str) and "mqttpassword" in value.lower()
 
 
 def install_log_guard() -> None:

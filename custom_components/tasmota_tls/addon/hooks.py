@@ -6,9 +6,11 @@ the bundle path is untouched on every other install.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+from homeassistant.components import mqtt
 from homeassistant.core import callback
 
 from ..broker_bundle import device_topics
@@ -28,6 +30,8 @@ _LOGGER = logging.getLogger(__name__)
 ISSUE_REVOCATION_PENDING = "addon_revocation_pending"
 EVENT_REVOCATION_EFFECTIVE = "addon_revocation_effective"
 MAX_USER_CHARS = 32  # Tasmota keeps MqttUser in 32 characters
+RECONNECT_GRACE = 1.0
+RECONNECT_SECONDS = 60.0
 
 
 class AddonEnrolmentError(Exception):
@@ -72,12 +76,31 @@ async def async_prepare_enrolment(manager: TlsManager, mac: str, name: str) -> N
         )
     await broker.async_login(name)
     try:
-        await broker.async_sync(_devices(manager, mac))
+        await _async_mqtt_back(manager, grace=False)  # never restart under a fresh connect
+        if await broker.async_sync(_devices(manager, mac)):
+            await _async_mqtt_back(manager)
         broker.options = (await get_addon_manager(manager.hass).async_get_addon_info()).options
     except LoginConflictError as err:
         raise AddonEnrolmentError("addon_login_conflict", str(err)) from None
     except (AddonError, OSError) as err:
         raise AddonEnrolmentError("addon_failed", str(err)) from None
+
+
+async def _async_mqtt_back(manager: TlsManager, *, grace: bool = True) -> None:
+    """Home Assistant's MQTT client is connected, and has been for a moment.
+
+    After a restart the enrolment needs it back. Before one, a client that has just
+    connected is still publishing its birth message, which a restart would make fail.
+    """
+    loop = asyncio.get_running_loop()
+    if grace:
+        await asyncio.sleep(RECONNECT_GRACE)  # the client notices the closed socket first
+    deadline = loop.time() + RECONNECT_SECONDS
+    while not mqtt.is_connected(manager.hass):
+        if loop.time() > deadline:
+            raise AddonEnrolmentError("addon_failed", "MQTT did not reconnect after the restart")
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(RECONNECT_GRACE)
 
 
 @callback
@@ -113,6 +136,7 @@ async def async_device_revoked(manager: TlsManager, mac: str) -> None:
     placeholders = {"name": name}
     async_set_issue(manager.hass, ISSUE_REVOCATION_PENDING, entry_id, True, placeholders, mac=mac)
     try:
+        await _async_mqtt_back(manager, grace=False)
         await broker.async_sync(_devices(manager))
         info = await get_addon_manager(manager.hass).async_get_addon_info()
         refused = await broker.async_refused(name, info.hostname or "core-mosquitto")

@@ -398,7 +398,8 @@ class Enroller:
                 parts.append("SetOption165 1")  # the rollback rule restores the previous value
         if options.mqtt_user is not None and options.mqtt_password is not None:
             # The broker's own login for this device (USE_MQTT_CLIENT_CERT builds send it).
-            parts += [f"MqttUser {options.mqtt_user}", f"MqttPassword {options.mqtt_password}"]
+            # MqttPassword2: firmware that knows it answers "****" instead of echoing it.
+            parts += [f"MqttUser {options.mqtt_user}", f"MqttPassword2 {options.mqtt_password}"]
         parts.append("SetOption103 1")  # last: it restarts the device once the Backlog is done
         return "Backlog " + "; ".join(parts)
 
