@@ -3,8 +3,8 @@
 MQTT, HTTP /cm, TLSKey, TLS and rules, as the firmware does them. See README.md.
 """
 
-from .device import Timing, VirtualDevice
+from .device import FAST_TIMING, Timing, VirtualDevice
 from .faults import DeviceFaults
 from .fleet import Fleet
 
-__all__ = ["DeviceFaults", "Fleet", "Timing", "VirtualDevice"]
+__all__ = ["FAST_TIMING", "DeviceFaults", "Fleet", "Timing", "VirtualDevice"]

@@ -12,6 +12,7 @@ import socket
 import sys
 from pathlib import Path
 
+from .device import FAST_TIMING, Timing
 from .fleet import FIRMWARE_VERSIONS, Fleet
 
 
@@ -62,7 +63,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--ca", type=Path, help="PEM file: CA(s) compiled into the firmware (trust anchors)"
     )
     parser.add_argument(
-        "--boot-delay", type=float, default=0.5, help="seconds from power on to network up"
+        "--boot-delay",
+        type=float,
+        default=Timing.boot_delay,
+        help=f"seconds from power on to the first MQTT attempt (firmware: {Timing.boot_delay:.1f})",
+    )
+    parser.add_argument(
+        "--restart-delay",
+        type=float,
+        default=Timing.restart_delay,
+        help=f"seconds from Restart to power off (firmware: {Timing.restart_delay:.1f})",
+    )
+    parser.add_argument(
+        "--tls-handshake",
+        type=float,
+        help=f"seconds a TLS handshake takes on the chip (firmware: {Timing.tls_handshake:.1f}; "
+        "default: scaled with --boot-delay)",
+    )
+    parser.add_argument(
+        "--fast", action="store_true", help="restarts in milliseconds (FAST_TIMING), for tests"
     )
     parser.add_argument(
         "--retry-delay", type=float, default=10.0, help="real seconds of MqttRetry 10 (default 10)"
@@ -78,6 +97,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _timing(args: argparse.Namespace) -> dict[str, float | None]:
+    if args.fast:
+        fast = FAST_TIMING
+        return {
+            "boot_delay": fast.boot_delay,
+            "restart_delay": fast.restart_delay,
+            "backlog_delay": fast.backlog_delay,
+            "tls_handshake": fast.tls_handshake,
+        }
+    return {
+        "boot_delay": args.boot_delay,
+        "restart_delay": args.restart_delay,
+        "tls_handshake": args.tls_handshake,
+    }
+
+
 async def run(args: argparse.Namespace) -> int:
     host, port = args.broker
     fleet = Fleet(
@@ -91,7 +126,7 @@ async def run(args: argparse.Namespace) -> int:
         tls_ecdsa=False if args.no_tls_ecdsa else None,
         chip=args.chip,
         trust_anchors_pem=args.ca.read_bytes() if args.ca else None,
-        boot_delay=args.boot_delay,
+        **_timing(args),
         retry_delay=args.retry_delay,
         rule_timer_scale=args.rule_timer_scale,
         discovery_delay=args.discovery_delay,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import payloads
+from . import firmware, payloads
 from .command_base import redact
 from .commands import MAX_RULE_TIMERS, Commands, Reply
 from .connection import MQTT_DNS_DISCONNECTED, Connector
@@ -38,14 +38,20 @@ class Timing:
     300 s rollback timer can run in a test in a fraction of a second.
     """
 
-    boot_delay: float = 0.5  # power on to network up
+    boot_delay: float = firmware.BOOT_TO_MQTT_SECONDS  # power on to the first MQTT attempt
     retry_delay: float = 10.0
-    backlog_delay: float = 0.2  # SetOption34
-    restart_delay: float = 1.0  # restart_flag counts down once the backlog is empty
+    backlog_delay: float = firmware.BACKLOG_DELAY_SECONDS  # SetOption34
+    # restart_flag counting down once the backlog is empty, then WifiShutdown()
+    restart_delay: float = firmware.RESTART_FLAG_SECONDS + firmware.SHUTDOWN_SECONDS
+    tls_handshake: float = firmware.TLS_HANDSHAKE_SECONDS  # BearSSL's arithmetic on the chip
     rule_timer_scale: float = 1.0
     discovery_delay: float = 0.0  # the firmware waits 10 s after boot, 1 s after a reconnect
     tele_period: float = 300.0  # TelePeriod: tele/<topic>/STATE, the first 5 s after connecting
     connect_timeout: float = 5.0
+
+
+# The knob for tests: restarts in tens of milliseconds, so the suite does not wait for firmware.
+FAST_TIMING = Timing(boot_delay=0.05, backlog_delay=0.01, restart_delay=0.05, tls_handshake=0.0)
 
 
 @dataclass
@@ -397,6 +403,9 @@ class VirtualDevice:
             log=self.log,
             save=self.save_settings,
         )
+        if self._boot.mqtt_tls and self.timing.tls_handshake:
+            # The handshake's time on the chip; the loopback handshake itself takes none.
+            await asyncio.sleep(self.timing.tls_handshake)
         try:
             client = await connector.connect(
                 Will(self.lwt_topic, payloads.MQTT_LWT_OFFLINE.encode()), self._on_message

@@ -114,3 +114,43 @@ class FirmwareBuild:
         if self.tls_ecdsa is not None:
             return self.tls_ecdsa
         return version_tuple(self.version) >= ECDSA_DEFAULT_SINCE
+
+
+# -- Timing of a restart (what a device needs by itself, not what Home Assistant adds) ----------
+# The simulator's Timing defaults (device.py) are built from these; tests pass FAST_TIMING-like
+# values instead so that the suite stays fast. Firmware figures are from the code; what the code
+# does not fix (the chip's boot, the access point's association and DHCP, BearSSL's arithmetic)
+# is marked as an estimate with its source, and a benchmark should say so.
+#
+# tasmota/tasmota_support/support_tasmota.ino, Every250mSeconds(): restart_flag is counted down
+# once a second (one of the four 250 ms slots) while the Backlog is empty, and EspRestart() runs
+# when it reaches 1; CmndRestart and the SetOption103 change set it to 2, so 1-2 s: mean 1.5 s.
+RESTART_FLAG_SECONDS = 1.5
+# support_wifi.ino, WifiShutdown(): delay(100) before, delay(100) after MqttDisconnect(), and
+# delay(100) after wifi_station_disconnect(), before ESP_Restart().
+SHUTDOWN_SECONDS = 0.3
+# ESP8266 ROM and bootloader, then Tasmota's setup() (settings from flash, drivers): about 1 s
+# to the first loop() — an estimate; no firmware constant fixes it.
+CHIP_BOOT_SECONDS = 1.0
+# support_wifi.ino, WifiConnect(): Wifi.counter = 1, so the first WifiCheck() (once a second)
+# calls WifiBegin(3, Settings->wifi_channel) with the saved BSSID and channel (quick reconnect):
+# delay(200) after WiFi.disconnect(true), delay(100) + delay(30) in WifiSetMode(WIFI_STA).
+WIFI_BEGIN_SECONDS = 1.0 + 0.2 + 0.13
+# Association, WPA2 handshake and DHCP belong to the access point: WiFi.begin() returns at once
+# and WifiCheckIp() looks again every second ("Wifi.counter = 1; // Re-check in 1 second").
+# Estimate: 2 s for the access point, plus 0.5 s mean until the next one-second check.
+WIFI_ASSOCIATE_SECONDS = 2.0 + 0.5
+# xdrv_02_9_mqtt.ino, MqttCheck() (once a second while the network is up): Mqtt.retry_counter
+# starts at 1, so the first MqttReconnect() comes one to two checks after Wi-Fi: mean 1.5 s.
+MQTT_FIRST_ATTEMPT_SECONDS = 1.5
+# BearSSL on an ESP8266 at Tasmota's default 80 MHz: ECDHE on P-256 plus the client's ECDSA
+# signature. esp8266/Arduino doc/esp8266wifi/bearssl-client-secure-class.rst: "Even at 160 MHz,
+# certain key exchanges can take multiple seconds"; TLS sessions "save significant time (3-4
+# seconds in the case of EC keys)". Estimate: 2 s per full handshake.
+TLS_HANDSHAKE_SECONDS = 2.0
+# Power on to MQTT connect attempt: what Timing.boot_delay stands for.
+BOOT_TO_MQTT_SECONDS = (
+    CHIP_BOOT_SECONDS + WIFI_BEGIN_SECONDS + WIFI_ASSOCIATE_SECONDS + MQTT_FIRST_ATTEMPT_SECONDS
+)
+# tasmota/include/tasmota.h: MIN_BACKLOG_DELAY 200 (ms), SetOption34's default.
+BACKLOG_DELAY_SECONDS = 0.2

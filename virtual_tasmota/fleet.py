@@ -11,6 +11,7 @@ from types import TracebackType
 
 from .device import Timing, VirtualDevice
 from .faults import DeviceFaults
+from .firmware import BOOT_TO_MQTT_SECONDS, TLS_HANDSHAKE_SECONDS
 from .settings import load_settings
 
 LOGGER = logging.getLogger("virtual_tasmota")
@@ -53,7 +54,8 @@ class Fleet:
     With http_port P every device serves HTTP on port P of its own address
     (127.0.0.2:P, 127.0.0.3:P, ...). State (the devices' flash) lives in state_dir,
     one file per device, so a second Fleet on the same directory resumes the same
-    devices, settings included.
+    devices, settings included. The delays default to the firmware's (Timing, firmware.py):
+    seconds per restart; tests pass fast ones (FAST_TIMING).
     """
 
     def __init__(
@@ -69,10 +71,11 @@ class Fleet:
         chip: str = "esp8266",
         tls_ecdsa: bool | None = None,
         trust_anchors_pem: bytes | None = None,
-        boot_delay: float = 0.5,
-        retry_delay: float = 10.0,
-        backlog_delay: float = 0.2,
-        restart_delay: float = 1.0,
+        boot_delay: float = Timing.boot_delay,
+        retry_delay: float = Timing.retry_delay,
+        backlog_delay: float = Timing.backlog_delay,
+        restart_delay: float = Timing.restart_delay,
+        tls_handshake: float | None = None,
         rule_timer_scale: float = 1.0,
         discovery_delay: float = 0.0,
         faults: DeviceFaults | None = None,
@@ -85,8 +88,12 @@ class Fleet:
             raise ValueError("chip must be esp8266 or esp32")
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        if tls_handshake is None:
+            # A fleet told to boot fast handshakes fast too: the firmware's ratio of the two.
+            tls_handshake = boot_delay * TLS_HANDSHAKE_SECONDS / BOOT_TO_MQTT_SECONDS
         timing = Timing(
             boot_delay=boot_delay,
+            tls_handshake=tls_handshake,
             retry_delay=retry_delay,
             backlog_delay=backlog_delay,
             restart_delay=restart_delay,
