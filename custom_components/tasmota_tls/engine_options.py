@@ -24,7 +24,6 @@ from .const import (
     VALIDATION_FINGERPRINT,
 )
 from .addon.hooks import addon_engine_options
-from .addon.hooks import addon_engine_options
 from .enrolment import EnrolmentOptions
 
 if TYPE_CHECKING:
@@ -71,7 +70,6 @@ def engine_options(
         http_port=int(options.get(CONF_HTTP_PORT, DEFAULT_HTTP_PORT)),
         web_password=manager.secrets.web_password,
         rollback_minutes=int(options.get(CONF_ROLLBACK_MINUTES, DEFAULT_ROLLBACK_MINUTES)),
-        **addon_engine_options(manager, mac, channel),  # the Mosquitto add-on's login
         **addon_engine_options(manager, mac, channel),  # the Mosquitto add-on's login
         **timing,
     )
