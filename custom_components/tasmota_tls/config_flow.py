@@ -38,6 +38,7 @@ from .ca import (
     remove_store,
     store_directory,
 )
+from .config_flow_addon import AddonFlowMixin
 from .const import (
     CA_SOURCE_CREATE,
     CA_SOURCE_EASYRSA,
@@ -87,7 +88,6 @@ from .const import (
     VALIDATION_FINGERPRINT,
 )
 from .discovery_offer import async_will_of_a_tasmota, is_tasmota_config_topic
-from .config_flow_addon import AddonFlowMixin
 from .host_probe import async_probe_mqtt_hosts
 from .pki import InvalidNameError, PkiError, PkiStore, WrongPassphraseError
 from .pki.fingerprint import has_fingerprint

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from homeassistant.exceptions import ServiceValidationError
 
+from .addon.hooks import addon_engine_options
 from .const import (
     CHANNEL_MQTT,
     CONF_BROKER_HOST,
@@ -23,7 +24,6 @@ from .const import (
     DOMAIN,
     VALIDATION_FINGERPRINT,
 )
-from .addon.hooks import addon_engine_options
 from .enrolment import EnrolmentOptions
 
 if TYPE_CHECKING:

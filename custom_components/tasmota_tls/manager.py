@@ -19,9 +19,9 @@ from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_call_later
 from homeassistant.util import dt as dt_util
 
+from .addon.hooks import AddonEnrolmentError, async_device_revoked, async_prepare_enrolment
 from .address_guard import AddressGuard
 from .address_pins import AddressPins
-from .addon.hooks import AddonEnrolmentError, async_device_revoked, async_prepare_enrolment
 from .broker_bundle import async_refresh_exported_bundle
 from .ca import CertificateAuthority
 from .const import (
