@@ -36,6 +36,7 @@ from .ha_instance import (
     start_home_assistant,
     stop_home_assistant,
     stored_entry,
+    tasmota_entry,
     write_store,
 )
 from .report import Result
@@ -91,8 +92,21 @@ def _prepare(root: Path) -> tuple[Path, Path]:
 
 
 def _write_entries(
-    config_dir: Path, plain_port: int, tls_port: int, http_port: int, parallel: int
+    config_dir: Path,
+    plain_port: int,
+    tls_port: int,
+    http_port: int,
+    parallel: int | None,
+    *,
+    with_ours: bool = True,
 ) -> None:
+    """MQTT and Home Assistant's Tasmota integration; ours too unless with_ours is False.
+
+    parallel None keeps the option's default, as a user who never opened the options has it.
+    """
+    options = {**DEFAULT_OPTIONS, "http_port": http_port}
+    if parallel is not None:
+        options["max_parallel_enrolments"] = parallel
     ours = stored_entry(
         "tasmota_tls",
         {
@@ -103,23 +117,25 @@ def _write_entries(
             "broker_host": BROKER_NAME,
             "broker_port": tls_port,
         },
-        options={**DEFAULT_OPTIONS, "http_port": http_port, "max_parallel_enrolments": parallel},
+        options=options,
         title="Bench CA",
         unique_id="bench-ca",
     )
-    write_store(config_dir, "core.config_entries", {"entries": [mqtt_entry(plain_port), ours]},
-                version=(1, 5))  # fmt: skip
+    entries = [mqtt_entry(plain_port), tasmota_entry(), *([ours] if with_ours else [])]
+    write_store(config_dir, "core.config_entries", {"entries": entries}, version=(1, 5))
 
 
 async def _start_devices(
-    root: Path, broker_port: int, http_port: int, count: int
+    root: Path, broker_port: int, http_port: int, count: int, *, fast: bool = False
 ) -> asyncio.subprocess.Process:
+    """The fleet in a child process, with the firmware's restart timings unless fast."""
+    log = Path(os.environ["BENCH_DEVICE_LOG"]) if os.environ.get("BENCH_DEVICE_LOG") else None
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "virtual_tasmota",
         "--broker", f"127.0.0.1:{broker_port}", "--count", str(count),
         "--state", str(root / "devices"), "--http-base-port", str(http_port),
-        "--log-level", "WARNING",
-        stdout=asyncio.subprocess.DEVNULL,
+        "--log-level", "INFO" if log else "WARNING", *(["--fast"] if fast else []),
+        stdout=log.open("w") if log else asyncio.subprocess.DEVNULL,
     )  # fmt: skip
 
 

@@ -1,7 +1,8 @@
 """Home Assistant in this process, built the way its test harness builds it, without mocks.
 
 Only what the integration needs is set up: core, http on a loopback port, MQTT on the
-bench's broker and this integration. Config entries are written to storage first, as
+bench's broker, Home Assistant's own Tasmota integration (HATasmota, as a Home Assistant
+with Tasmota devices has it) and this integration. Config entries are written to storage first, as
 Home Assistant would have saved them, so setup runs through the normal path. Running
 in-process lets a probe task share Home Assistant's event loop.
 """
@@ -19,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from unittest.mock import AsyncMock, patch
 
 from homeassistant import auth, bootstrap, config_entries, loader
 from homeassistant.core import CoreState, HomeAssistant
@@ -76,8 +76,13 @@ def mqtt_entry(broker_port: int) -> dict[str, Any]:
     )
 
 
+def tasmota_entry() -> dict[str, Any]:
+    """Home Assistant's Tasmota integration on the firmware's default discovery prefix."""
+    return stored_entry("tasmota", {"discovery_prefix": "tasmota/discovery"}, title="Tasmota")
+
+
 async def start_home_assistant(
-    config_dir: Path, domains: tuple[str, ...] = ("mqtt", "tasmota_tls")
+    config_dir: Path, domains: tuple[str, ...] = ("mqtt", "tasmota", "tasmota_tls")
 ) -> HomeAssistant:
     """Home Assistant on ``config_dir`` with its stored entries set up and running."""
     yaml = config_dir / "configuration.yaml"
@@ -97,14 +102,8 @@ async def start_home_assistant(
     assert await async_setup_component(hass, "homeassistant", {})
     http = {"server_host": [LOOPBACK], "server_port": free_port()}
     assert await async_setup_component(hass, "http", {"http": http})
-    # Home Assistant's own Tasmota integration would offer itself for the same discovery
-    # topic; its library is not installed here, so the offer would only fail.
-    with patch(
-        "homeassistant.components.mqtt.discovery.async_get_mqtt",
-        AsyncMock(return_value={"tasmota_tls": ["tasmota/discovery/#"]}),
-    ):
-        for domain in domains:
-            assert await async_setup_component(hass, domain, {})
+    for domain in domains:
+        assert await async_setup_component(hass, domain, {})
     await hass.async_start()
     await hass.async_block_till_done()
     return hass
@@ -177,6 +176,10 @@ class LoopLagProbe:
     @property
     def max_gc_ms(self) -> float:
         return max(self.gc_pauses, default=0.0) * 1000
+
+    @property
+    def gc_total_ms(self) -> float:
+        return sum(self.gc_pauses) * 1000
 
     @property
     def p99_ms(self) -> float:
