@@ -107,8 +107,13 @@ class Lifecycle:
         self._check_broker(snapshot.broker_names)
         pinning = entry.options.get(CONF_VALIDATION, DEFAULT_VALIDATION) == VALIDATION_FINGERPRINT
         broker_known = snapshot.broker_not_after is not None
+        # Fixable: its repair exports the broker bundle, which issues the certificate.
         async_set_issue(
-            self._hass, ISSUE_BROKER_CERTIFICATE_MISSING, entry_id, pinning and not broker_known
+            self._hass,
+            ISSUE_BROKER_CERTIFICATE_MISSING,
+            entry_id,
+            pinning and not broker_known,
+            fixable=True,
         )
         # A broker certificate with an EC key: no device can pin it (RSA only).
         async_set_issue(

@@ -1,4 +1,4 @@
-"""Repair flows: the CA passphrase for attended custody, and confirming a device's new address."""
+"""Repair flows: the CA passphrase (attended custody), a new device address, the broker bundle."""
 
 from __future__ import annotations
 
@@ -11,21 +11,39 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.helpers.selector import TextSelector, TextSelectorConfig, TextSelectorType
+from homeassistant.helpers.selector import (
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
 
-from .const import CONF_PASSPHRASE, DOMAIN
-from .issues import ISSUE_ADDRESS_CHANGED, ISSUE_CRL_STALE, ISSUE_DEVICES_EXPIRING, issue_id
+from .broker_bundle import async_export_broker_bundle
+from .const import ATTR_LAYOUT, CONF_PASSPHRASE, DOMAIN
+from .issues import (
+    ISSUE_ADDRESS_CHANGED,
+    ISSUE_BROKER_CERTIFICATE_MISSING,
+    ISSUE_CRL_STALE,
+    ISSUE_DEVICES_EXPIRING,
+    issue_id,
+)
 from .models import TasmotaTlsConfigEntry, renew_window
 from .pki import PkiError
 
 _LOGGER = logging.getLogger(__name__)
 
-_SCHEMA = vol.Schema(
-    {
-        vol.Required(CONF_PASSPHRASE): TextSelector(
-            TextSelectorConfig(type=TextSelectorType.PASSWORD)
-        )
-    }
+_PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
+_SCHEMA = vol.Schema({vol.Required(CONF_PASSPHRASE): _PASSWORD})
+
+
+_LAYOUT = SelectSelector(
+    SelectSelectorConfig(
+        options=["folder", "ha-addon", "server"],
+        translation_key=ATTR_LAYOUT,  # the selector texts the action uses too
+        mode=SelectSelectorMode.LIST,
+    )
 )
 
 
@@ -53,9 +71,7 @@ class PassphraseRepairFlow(_EntryRepairFlow):
         super().__init__(entry_id)
         self._kind = kind
 
-    async def async_step_init(
-        self, user_input: dict[str, Any] | None = None
-    ) -> RepairsFlowResult:
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> RepairsFlowResult:
         """Ask for the passphrase."""
         return await self.async_step_passphrase()
 
@@ -108,9 +124,7 @@ class AddressConfirmFlow(_EntryRepairFlow):
         super().__init__(entry_id)
         self._mac = mac
 
-    async def async_step_init(
-        self, user_input: dict[str, Any] | None = None
-    ) -> RepairsFlowResult:
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> RepairsFlowResult:
         """Show both addresses."""
         return await self.async_step_confirm()
 
@@ -137,6 +151,68 @@ class AddressConfirmFlow(_EntryRepairFlow):
         )
 
 
+class BrokerBundleRepairFlow(_EntryRepairFlow):
+    """Export the broker bundle, which issues the broker certificate fingerprint mode pins.
+
+    The same code as the export_broker_bundle action; the last step says where the files
+    are and what the broker needs, since the repair itself cannot install them.
+    """
+
+    def __init__(self, entry_id: str) -> None:
+        """Remember which entry."""
+        super().__init__(entry_id)
+        self._placeholders: dict[str, str] = {}
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> RepairsFlowResult:
+        """Ask for the layout (and the passphrase in attended custody)."""
+        return await self.async_step_export()
+
+    async def async_step_export(
+        self, user_input: dict[str, Any] | None = None
+    ) -> RepairsFlowResult:
+        """Write the bundle."""
+        if (entry := self._loaded_entry()) is None:
+            return self.async_abort(reason="entry_not_loaded")
+        manager = entry.runtime_data.manager
+        attended = manager.stored_passphrase() is None
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            try:
+                passphrase = await manager.async_passphrase(user_input.get(CONF_PASSPHRASE))
+                response = await async_export_broker_bundle(
+                    entry, passphrase, user_input[ATTR_LAYOUT]
+                )
+            except ServiceValidationError:
+                errors["base"] = "wrong_passphrase"
+            except HomeAssistantError as err:  # the export's translated failure
+                _LOGGER.error("The broker bundle could not be written: %s", err)
+                errors["base"] = "export_failed"
+                self._placeholders = {"error": str(err)}
+            else:
+                self._placeholders = {
+                    "directory": str(response["directory"]),
+                    "readme": str(response["files"].get("readme", "-")),
+                }
+                return await self.async_step_done()
+        schema: dict[Any, Any] = {vol.Required(ATTR_LAYOUT, default="folder"): _LAYOUT}
+        if attended:
+            schema[vol.Required(CONF_PASSPHRASE)] = _PASSWORD
+        return self.async_show_form(
+            step_id="export",
+            data_schema=vol.Schema(schema),
+            errors=errors,
+            description_placeholders=self._placeholders if errors else None,
+        )
+
+    async def async_step_done(self, user_input: dict[str, Any] | None = None) -> RepairsFlowResult:
+        """Where the files are, and that the broker must be given them."""
+        if user_input is not None:
+            return self.async_create_entry(data={})
+        return self.async_show_form(
+            step_id="done", data_schema=vol.Schema({}), description_placeholders=self._placeholders
+        )
+
+
 async def async_create_fix_flow(
     hass: HomeAssistant, issue_id: str, data: dict[str, str | int | float | None] | None
 ) -> RepairsFlow:
@@ -145,5 +221,7 @@ async def async_create_fix_flow(
     kind = str(data["kind"])
     if kind == ISSUE_ADDRESS_CHANGED:
         return AddressConfirmFlow(str(data["entry_id"]), str(data["mac"]))
+    if kind == ISSUE_BROKER_CERTIFICATE_MISSING:
+        return BrokerBundleRepairFlow(str(data["entry_id"]))
     assert kind in (ISSUE_CRL_STALE, ISSUE_DEVICES_EXPIRING)
     return PassphraseRepairFlow(str(data["entry_id"]), kind)
