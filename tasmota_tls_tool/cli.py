@@ -7,7 +7,6 @@ environment variable or --passphrase-file; never from the command line.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import os
 import sys
@@ -41,8 +40,8 @@ from custom_components.tasmota_tls.pki.trust_anchor import (
 )
 
 from .parallel import forked_signer
+from .passphrase import CliError, add_passphrase_option, read_passphrase
 
-PASSPHRASE_ENV = "TASMOTA_TLS_PASSPHRASE"  # noqa: S105 (a variable name, not a secret)
 # Devices issued per index write when several names are given.
 BATCH = 256
 EC_CA_NOTE = (
@@ -51,29 +50,8 @@ EC_CA_NOTE = (
     "ESP8266 and ESP32 alike); without them it fails with TLS error 49. An RSA CA works "
     "with every build."
 )
+BROKER_DAYS_HELP = f"validity of the broker certificate (default {BROKER_DAYS})"
 Handler: TypeAlias = Callable[[argparse.Namespace, PkiStore], int]
-
-
-class CliError(Exception):
-    """A usage problem the user can fix; printed without a traceback."""
-
-
-def read_passphrase(args: argparse.Namespace, *, confirm: bool = False) -> str:
-    if args.passphrase_file:
-        text = Path(args.passphrase_file).read_text().rstrip("\r\n")
-        if not text:
-            raise CliError(f"{args.passphrase_file} is empty.")
-        return text
-    if os.environ.get(PASSPHRASE_ENV):
-        return os.environ[PASSPHRASE_ENV]
-    if not sys.stdin.isatty():
-        raise CliError(
-            f"No passphrase: use --passphrase-file, set {PASSPHRASE_ENV}, or run in a terminal."
-        )
-    first = getpass.getpass("CA passphrase: ")
-    if confirm and getpass.getpass("Repeat the passphrase: ") != first:
-        raise CliError("The passphrases differ.")
-    return first
 
 
 def _write_credential(
@@ -93,16 +71,16 @@ def cmd_init(args: argparse.Namespace, store: PkiStore) -> int:
     org = {k: v for k, v in org.items() if v}
     if org and args.dn_mode != "org":
         raise CliError("Organisation fields need --dn-mode org.")
+    passphrase = read_passphrase(args, confirm=True)
     cert = store.init_ca(
-        read_passphrase(args, confirm=True),
-        args.cn,
-        algo=args.algo,
-        dn_mode=args.dn_mode,
-        org=org,
-        days=args.days,
+        passphrase, args.cn, algo=args.algo, dn_mode=args.dn_mode, org=org, days=args.days
     )
+    # The first, empty CRL now: `status` and a broker with crlfile need one from the start.
+    crl = store.generate_crl(passphrase)
     print(f"Created CA {args.cn!r} ({args.algo.upper()}) in {store.directory}")
     print(f"Valid until {dates.not_after(cert):%Y-%m-%d}")
+    renew_by = dates.next_update(crl)
+    print(f"Wrote its first CRL (crl.pem); renew it with `crl` before {renew_by:%Y-%m-%d}")
     if args.algo == "ec":
         print(EC_CA_NOTE)
     return 0
@@ -300,16 +278,13 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,  # "--passphrase SECRET" must not pass for --passphrase-file
     )
     parser.add_argument("--pki", required=True, help="folder of the CA store (created by init)")
-    parser.add_argument(
-        "--passphrase-file",
-        help=f"read the CA passphrase from this file "
-        f"(or set {PASSPHRASE_ENV}; otherwise you are asked)",
-    )
+    add_passphrase_option(parser, top_level=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.set_defaults(handler=handler)
+        add_passphrase_option(sub)  # also after the command, and listed in its --help
         return sub
 
     init = add("init", cmd_init, "Create a new CA (replaces easyrsa init-pki + build-ca).")
@@ -322,10 +297,13 @@ def build_parser() -> argparse.ArgumentParser:
         "device in CA mode then needs SetOption165 1 and a build with USE_MQTT_TLS_ECDSA, "
         "the default since v15.1 on ESP8266 and ESP32)",
     )
-    init.add_argument("--dn-mode", choices=["cn_only", "org"], default="cn_only")
+    init.add_argument("--dn-mode", choices=["cn_only", "org"], default="cn_only",
+                      help="cn_only: the subject is the CN alone (default); org: also the "
+                      "organisation fields below")  # fmt: skip
     for field in ("country", "province", "city", "org", "ou", "email"):
         init.add_argument(f"--{field}", help=f"{field} (with --dn-mode org)")
-    init.add_argument("--days", type=int, default=CA_DAYS)
+    init.add_argument("--days", type=int, default=CA_DAYS,
+                      help=f"validity of the CA certificate (default {CA_DAYS})")  # fmt: skip
 
     imp = add("import-easyrsa", cmd_import_easyrsa, "Adopt an existing Easy-RSA pki/ folder.")
     imp.add_argument("path", help="the pki/ folder")
@@ -337,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     broker.add_argument("host", help="the MqttHost devices use: a DNS name or an IP address")
     broker.add_argument("--san", action="append", default=[], help="an extra DNS name or IP")
     broker.add_argument("--out", help="write ca.crt, broker.crt, broker.key here")
-    broker.add_argument("--days", type=int, default=BROKER_DAYS)
+    broker.add_argument("--days", type=int, default=BROKER_DAYS, help=BROKER_DAYS_HELP)
 
     for name, handler, text in (
         ("device", cmd_device, "Issue a device key and certificate; print the TLSKey commands."),
@@ -354,7 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             sub.add_argument("name", help="the device's name (its certificate CN) or serial")
         sub.add_argument("--json", action="store_true", help="print one JSON object")
-        sub.add_argument("--days", type=int, default=DEVICE_DAYS)
+        sub.add_argument("--days", type=int, default=DEVICE_DAYS,
+                         help=f"validity of the certificate (default {DEVICE_DAYS})")  # fmt: skip
 
     ta = add(
         "trust-anchor",
@@ -370,10 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
     renew_text = "Re-issue the broker certificate: same names, same key, new dates."
     renew_broker = add("renew-broker", cmd_renew_broker, renew_text)
     renew_broker.add_argument("--out", help="write ca.crt, broker.crt, broker.key here")
-    renew_broker.add_argument("--days", type=int, default=BROKER_DAYS)
+    renew_broker.add_argument("--days", type=int, default=BROKER_DAYS, help=BROKER_DAYS_HELP)
 
     lst = add("list", cmd_list, "List every certificate the CA issued.")
-    lst.add_argument("--json", action="store_true")
+    lst.add_argument("--json", action="store_true", help="print a JSON list")
 
     revoke = add("revoke", cmd_revoke, "Revoke a certificate by name or serial; write a new CRL.")
     revoke.add_argument("name", help="certificate CN or serial")
@@ -388,7 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     ha = add("ha-client", cmd_ha_client, "Issue Home Assistant's own MQTT client certificate.")
     ha.add_argument("--name", default="homeassistant", help="its CN, the broker username")
     ha.add_argument("--out", help="write ca.crt, ha-client.crt, ha-client.key here")
-    ha.add_argument("--days", type=int, default=HA_CLIENT_DAYS)
+    ha.add_argument("--days", type=int, default=HA_CLIENT_DAYS,
+                    help=f"validity of the certificate (default {HA_CLIENT_DAYS})")  # fmt: skip
 
     from . import cli_broker, cli_rotate  # noqa: PLC0415 (here: they import this module)
 

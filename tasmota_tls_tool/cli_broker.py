@@ -25,7 +25,8 @@ from custom_components.tasmota_tls.pki.mosquitto import (
 )
 from custom_components.tasmota_tls.pki.store import PkiStore, utcnow
 
-from .cli import CliError, Handler, read_passphrase
+from .cli import Handler
+from .passphrase import CliError, read_passphrase
 
 Add: TypeAlias = Callable[[str, Handler, str], argparse.ArgumentParser]
 
@@ -212,4 +213,4 @@ def register(add: Add) -> None:
     status.add_argument(
         "--crl", help="check this CRL file (e.g. the broker's) instead of the store's"
     )
-    status.add_argument("--json", action="store_true")
+    status.add_argument("--json", action="store_true", help="print one JSON object")

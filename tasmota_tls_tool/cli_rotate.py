@@ -24,7 +24,8 @@ from custom_components.tasmota_tls.pki.limits import BROKER_DAYS, DEFAULT_TLS_PO
 from custom_components.tasmota_tls.pki.store import PkiStore, utcnow
 from custom_components.tasmota_tls.pki.topics import DEFAULT_FULL_TOPIC, TopicModel, parse_prefixes
 
-from .cli import CliError, Handler, read_passphrase
+from .cli import Handler
+from .passphrase import CliError, add_passphrase_option, read_passphrase
 
 MQTT_PASSWORD_ENV = "TASMOTA_TLS_MQTT_PASSWORD"  # noqa: S105 (a variable name)
 
@@ -177,8 +178,10 @@ def register(add: Callable[[str, Handler, str], argparse.ArgumentParser]) -> Non
     ):
         step = steps.add_parser(name, help=text, description=text)
         step.set_defaults(handler=handler)
+        add_passphrase_option(step)
         if name == "switch":
-            step.add_argument("--days", type=int, default=BROKER_DAYS)
+            days = f"validity of the new certificate (default {BROKER_DAYS})"
+            step.add_argument("--days", type=int, default=BROKER_DAYS, help=days)
             step.add_argument("--out", help="write ca.crt, broker.crt, broker.key here")
             continue
         if name == "stage":
@@ -190,7 +193,8 @@ def register(add: Callable[[str, Handler, str], argparse.ArgumentParser]) -> Non
                           help="send the commands over MQTT (needs paho-mqtt) and wait for "
                           "each device's reply")  # fmt: skip
         step.add_argument("--mqtt-host", help="broker to send through (default: its CN)")
-        step.add_argument("--mqtt-port", type=int, default=DEFAULT_TLS_PORT)
+        step.add_argument("--mqtt-port", type=int, default=DEFAULT_TLS_PORT,
+                          help=f"the broker's port (default {DEFAULT_TLS_PORT})")  # fmt: skip
         step.add_argument("--mqtt-plain", action="store_true",
                           help="a plaintext listener; default: TLS with the store's CA and "
                           "its ha-client certificate")  # fmt: skip
