@@ -116,7 +116,11 @@ async def device_entities(api: HomeAssistantApi, key: str) -> list[dict[str, Any
 
 
 async def remove_online_services(api: HomeAssistantApi) -> None:
-    """Onboarding adds Google Translate speech, an online service: not in an offline demo."""
+    """Remove Google Translate speech, an online service, from an offline demo.
+
+    New instances never get it (hass_config.seed_onboarding); this is for a config folder
+    onboarded before that, where onboarding's location step added it.
+    """
     for entry in await api.config_entries("google_translate"):
         await api.request("DELETE", f"/api/config/config_entries/entry/{entry['entry_id']}")
 

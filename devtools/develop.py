@@ -65,12 +65,45 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=2.0,
         help="seconds a device waits before reconnecting (firmware: 10)",
     )
+    # Make one device fail (docs/develop.md): passed on to scripts/virtual-tasmota.
+    parser.add_argument("--no-tlskey", type=int, action="append", default=[], metavar="N",
+                        help="virtual device N (1 = the first) has firmware without TLSKey "
+                        "(repeatable)")  # fmt: skip
+    parser.add_argument("--reject-tls", type=int, action="append", default=[], metavar="N",
+                        help="virtual device N fails every TLS handshake, so its switch to "
+                        "TLS rolls back (repeatable)")  # fmt: skip
     args = parser.parse_args(argv)
     if not 1 <= args.devices <= 250:
         parser.error("--devices must be between 1 and 250")
+    for option, numbers in (("--no-tlskey", args.no_tlskey), ("--reject-tls", args.reject_tls)):
+        if wrong := [n for n in numbers if not 1 <= n <= args.devices]:
+            parser.error(f"{option} {wrong[0]}: devices are numbered 1 to {args.devices}")
     if not ipaddress.ip_address(args.first_ip).is_loopback:
         parser.error("--first-ip must be a loopback address")
     return args
+
+
+def fleet_argv(args: argparse.Namespace, bootstrap_port: int, fleet_dir: Path) -> list[str]:
+    """The virtual devices' command line (scripts/virtual-tasmota's options)."""
+    return [
+        sys.executable,
+        "-m",
+        "virtual_tasmota",
+        "--broker",
+        f"{LOOPBACK}:{bootstrap_port}",
+        "--count",
+        str(args.devices),
+        "--state",
+        str(fleet_dir),
+        "--first-ip",
+        args.first_ip,
+        "--http-base-port",
+        str(args.device_http_port),
+        "--retry-delay",
+        str(args.retry_delay),
+        *(f"--no-tlskey={number}" for number in args.no_tlskey),
+        *(f"--reject-tls={number}" for number in args.reject_tls),
+    ]
 
 
 class Instance:
@@ -121,23 +154,7 @@ class Instance:
 
         fleet = Child(
             "devices",
-            [
-                sys.executable,
-                "-m",
-                "virtual_tasmota",
-                "--broker",
-                f"{LOOPBACK}:{bootstrap_port}",
-                "--count",
-                str(self.args.devices),
-                "--state",
-                str(ws.fleet_dir),
-                "--first-ip",
-                self.args.first_ip,
-                "--http-base-port",
-                str(self.args.device_http_port),
-                "--retry-delay",
-                str(self.args.retry_delay),
-            ],
+            fleet_argv(self.args, bootstrap_port, ws.fleet_dir),
             ws.logs / "devices.log",
             cwd=REPO_ROOT,
         )

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from homeassistant.components.http.config import HTTP_STORAGE_SCHEMA
+from homeassistant.components.onboarding import STORAGE_VERSION as ONBOARDING_STORE_VERSION
+from homeassistant.components.onboarding.const import STEP_CORE_CONFIG
 
 from .workspace import LOOPBACK, REPO_ROOT
 
@@ -159,8 +161,40 @@ def write_http_store(config_dir: Path, http_port: int) -> None:
     path.write_text(json.dumps(document, indent=2))
 
 
+def seed_onboarding(config_dir: Path) -> None:
+    """Mark onboarding's location step ("core_config") done before Home Assistant starts.
+
+    Finishing that step makes Home Assistant start the config flows of Google Translate
+    speech, Radio Browser, Met and the shopping list. The first two are online services:
+    on this loopback-only instance their requirements (gTTS, mutagen) cannot even be
+    installed, so the flow fails and the dashboard shows a failure card. The step has
+    nothing to ask here anyway, since configuration.yaml sets the location, units and
+    language. The owner still creates the account, and answers analytics, in the browser.
+    """
+    path = config_dir / ".storage" / "onboarding"
+    if path.exists():
+        document = json.loads(path.read_text())
+        done = document["data"]["done"]
+        if STEP_CORE_CONFIG in done:
+            return
+        done.append(STEP_CORE_CONFIG)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        document = {
+            "version": ONBOARDING_STORE_VERSION,
+            "minor_version": 1,
+            "key": "onboarding",
+            "data": {"done": [STEP_CORE_CONFIG]},
+        }
+    # Home Assistant keeps this store private (0600).
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(document, handle, indent=2)
+
+
 def write_config(config_dir: Path, http_port: int) -> None:
     config_dir.mkdir(parents=True, exist_ok=True)
     (config_dir / "configuration.yaml").write_text(configuration_yaml(http_port))
     write_http_store(config_dir, http_port)
+    seed_onboarding(config_dir)
     link_integration(config_dir)

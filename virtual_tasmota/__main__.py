@@ -31,6 +31,15 @@ def _broker(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+# Command-line names of the DeviceFaults switches (faults.py), to make one device fail.
+FAULT_OPTIONS = {
+    "--no-tlskey": "runs a build without USE_MQTT_CLIENT_CERT, like every prebuilt binary: "
+    'TLSKey answers {"Command":"Unknown"}',
+    "--reject-tls": "fails every TLS handshake (error 62, the broker not trusted), so after "
+    "a switch to TLS it never connects and rolls back",
+}
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="virtual-tasmota",
@@ -93,8 +102,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--discovery-delay", type=float, default=0.0, help="seconds before discovery (firmware: 10)"
     )
     parser.add_argument("--web-password", help="WebPassword for new devices")
+    for option, fault in FAULT_OPTIONS.items():
+        text = f"device N (1 is the one at --first-ip) {fault} (repeatable)"
+        parser.add_argument(option, type=int, action="append", default=[], metavar="N", help=text)
     parser.add_argument("--log-level", default="INFO")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for option in FAULT_OPTIONS:
+        numbers = getattr(args, _attribute(option))
+        if wrong := [n for n in numbers if not 1 <= n <= args.count]:
+            parser.error(f"{option} {wrong[0]}: devices are numbered 1 to {args.count}")
+    return args
+
+
+def _attribute(option: str) -> str:
+    return option.removeprefix("--").replace("-", "_")
+
+
+def apply_faults(fleet: Fleet, args: argparse.Namespace) -> None:
+    """The fault knobs of the command line (DeviceFaults), on the devices they name."""
+    for option, text in FAULT_OPTIONS.items():
+        for number in getattr(args, _attribute(option)):
+            device = fleet.devices[number - 1]
+            setattr(device.faults, _attribute(option), True)
+            logging.getLogger("virtual_tasmota").info(
+                "fleet | %s %s (%s %d)", device.topic, text, option, number
+            )
 
 
 def _timing(args: argparse.Namespace) -> dict[str, float | None]:
@@ -132,6 +164,7 @@ async def run(args: argparse.Namespace) -> int:
         discovery_delay=args.discovery_delay,
         web_password=args.web_password,
     )
+    apply_faults(fleet, args)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
