@@ -19,6 +19,7 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
+from custom_components.tasmota_tls.broker_check import BrokerCheck
 from custom_components.tasmota_tls.pki import PkiStore, tasmota_fingerprint
 from tests.helpers.mosquitto import mosquitto_factory  # noqa: F401 (a fixture for these tests)
 
@@ -70,6 +71,19 @@ def discovery_config(
 def discovery_payload(**kwargs: Any) -> str:
     """The JSON text of :func:`discovery_config`."""
     return json.dumps(discovery_config(**kwargs))
+
+
+@pytest.fixture
+def broker_answers() -> Generator[None]:
+    """The broker name resolves and its port answers (test_broker_step.py checks for real).
+
+    The names the flow tests use (mqtt.home.lan) would otherwise go to a DNS server.
+    """
+    with patch(
+        "custom_components.tasmota_tls.config_flow.async_check_broker",
+        AsyncMock(return_value=BrokerCheck(("192.0.2.1",), True)),
+    ):
+        yield
 
 
 @pytest.fixture

@@ -96,6 +96,7 @@ def loop_calls() -> Generator[list[str]]:
         active.stop()
 
 
+@pytest.mark.usefixtures("broker_answers")
 async def test_no_blocking_calls_in_the_event_loop(
     hass: HomeAssistant,
     mqtt_bus: MqttBus,

@@ -8,7 +8,7 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from unittest.mock import AsyncMock, patch
+from unittest.mock import AsyncMock
 
 import pytest
 from cryptography import x509
@@ -19,7 +19,6 @@ from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.tasmota_tls.broker_check import BrokerCheck
 from custom_components.tasmota_tls.const import (
     CONF_ACL_DENY,
     CONF_AUTO_ENROL,
@@ -44,23 +43,10 @@ from custom_components.tasmota_tls.const import (
 from .conftest import CaFiles, discovery_payload, make_ca
 from .mqtt_bus import MqttBus
 
-pytestmark = pytest.mark.usefixtures("mock_setup_entry")
+pytestmark = pytest.mark.usefixtures("mock_setup_entry", "broker_answers")
 
 PASSPHRASE = "correct horse battery"
 BROKER = {CONF_BROKER_HOST: "mqtt.home.lan", CONF_BROKER_PORT: 8883}
-
-
-@pytest.fixture(autouse=True)
-def broker_answers() -> Any:
-    """The broker name resolves and its port answers (test_broker_step.py checks for real).
-
-    The names here (mqtt.home.lan) would otherwise go to a DNS server.
-    """
-    with patch(
-        "custom_components.tasmota_tls.config_flow.async_check_broker",
-        AsyncMock(return_value=BrokerCheck(("192.0.2.1",), True)),
-    ):
-        yield
 
 
 def store_path(config_dir: Path, entry_data: Mapping[str, Any]) -> Path:
@@ -186,9 +172,7 @@ async def test_create_ca_passphrase_must_be_confirmed(hass: HomeAssistant) -> No
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"passphrase_confirm": "passphrase_mismatch"}
     # Neither passphrase is offered back in the form.
-    suggested = [
-        getattr(key, "description", None) or {} for key in result["data_schema"].schema
-    ]
+    suggested = [getattr(key, "description", None) or {} for key in result["data_schema"].schema]
     assert PASSPHRASE not in repr(suggested)
     values["passphrase_confirm"] = PASSPHRASE
     result = await hass.config_entries.flow.async_configure(result["flow_id"], values)
