@@ -78,7 +78,6 @@ EVIDENCE: dict[str, list[str]] = {
     "integration-owner": ["README.md#Publishing"],
     "log-when-unavailable": [f"{I}test_devices.py::test_removed_device"],
     "parallel-updates": ["custom_components/tasmota_tls/sensor.py"],
-    "test-coverage": ["scripts/test", "pyproject.toml"],
     "devices": [f"{I}test_device_links.py"],
     "diagnostics": [
         f"{I}test_diagnostics.py::test_no_secret_in_diagnostics_events_logs_or_errors",
