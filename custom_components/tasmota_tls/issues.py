@@ -24,6 +24,8 @@ ISSUE_REVOKED_STILL_CONNECTED = "revoked_still_connected"
 ISSUE_BROKER_EXPIRING = "broker_expiring"  # renewed automatically (same key) before expiry
 ISSUE_BROKER_EXPIRING_MANUAL = "broker_expiring_manual"  # the user renews it
 ISSUE_FINGERPRINT_NEEDS_RSA = "fingerprint_needs_rsa"  # fingerprint mode, EC broker key
+# The Mosquitto add-on still accepts a revoked device until its login is gone (addon/).
+ISSUE_ADDON_REVOCATION_PENDING = "addon_revocation_pending"
 # hassfest forbids an issue text with both a description and a fix flow. These issues
 # are fixable only in attended custody (the flow asks for the passphrase), so each has a
 # second text, with the fix flow, for that case.

@@ -20,7 +20,7 @@ from .mqtt_bus import MqttBus
 
 MAC = "A4CF12ABCDEF"
 CONFIG_TOPIC = f"tasmota/discovery/{MAC}/config"
-OUR_KEYS = ("tls_status", "certificate_expiry", "tls_connected", "enrol", "renew")
+OUR_KEYS = ("tls_status", "certificate_expiry", "failure_reason", "tls_connected", "enrol", "renew")
 
 
 async def setup_tasmota(hass: HomeAssistant) -> MockConfigEntry:

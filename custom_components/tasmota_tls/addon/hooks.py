@@ -15,6 +15,7 @@ from homeassistant.core import callback
 
 from ..broker_bundle import device_topics
 from ..const import CONF_STORE_ID
+from ..issues import ISSUE_ADDON_REVOCATION_PENDING as ISSUE_REVOCATION_PENDING
 from ..issues import async_set_issue
 from ..naming import certificate_name
 from ..pki import PkiError
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from ..manager import TlsManager
 
 _LOGGER = logging.getLogger(__name__)
-ISSUE_REVOCATION_PENDING = "addon_revocation_pending"
 EVENT_REVOCATION_EFFECTIVE = "addon_revocation_effective"
 MAX_USER_CHARS = 32  # Tasmota keeps MqttUser in 32 characters
 RECONNECT_GRACE = 1.0
