@@ -107,7 +107,8 @@ class AddonFlowMixin(_Base):
             if self._addon_result is not None:  # after a failed apply: the CA is kept
                 self._entry_created = True
                 return self._addon_result
-            return await self._async_finish()  # type: ignore[attr-defined]
+            result: ConfigFlowResult = await self._async_finish()  # type: ignore[attr-defined]
+            return result
         if user_input is not None and self._addon_plan is not None:
             try:
                 return await self._async_addon_apply(self._addon_plan)

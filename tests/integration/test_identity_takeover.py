@@ -135,9 +135,7 @@ async def test_fake_discovery_for_a_new_mac_gets_no_key(
         assert manager.expiring(dt.timedelta(days=10_000)) == [victim.mac]
 
         # 4. Automatic enrolment of new devices: the replayed fake config gets nothing either.
-        hass.config_entries.async_update_entry(
-            entry, options={**entry.options, "auto_enrol": True}
-        )
+        hass.config_entries.async_update_entry(entry, options={**entry.options, "auto_enrol": True})
         await hass.async_block_till_done()
         await wait_for(hass, lambda: conflict_issue(hass, entry.entry_id) is not None, 20)
         manager = entry.runtime_data.manager
@@ -157,4 +155,3 @@ async def test_fake_discovery_for_a_new_mac_gets_no_key(
         assert manager.journal.certificates[victim.mac] == victim_serial
         assert victim.tls_active
         assert [e["type"] for e in events] == ["enrolled"]
-

@@ -53,7 +53,7 @@ def _devices(manager: TlsManager, extra_mac: str | None = None) -> list[DeviceTo
     """ACL entries: devices with a certificate, and the one being enrolled (none yet)."""
     devices, _ = device_topics(manager)
     state = manager.tracker.devices.get(extra_mac) if extra_mac else None
-    if state is not None and extra_mac not in {d.mac for d in devices}:
+    if extra_mac is not None and state is not None and extra_mac not in {d.mac for d in devices}:
         try:
             devices.append(manager.guard.acl_topics(extra_mac, state.device, state.device.topics))
         except PkiError as err:
