@@ -37,11 +37,12 @@ class Timeline:
         original = engine._Run.enter
         steps = self.steps
 
-        async def enter(run: Any, step: EnrolmentStep) -> None:
+        async def enter(run: engine._Run, step: EnrolmentStep) -> None:
             steps[run.record.mac].setdefault(str(step), time.perf_counter())
             await original(run, step)
 
-        engine._Run.enter = enter  # type: ignore[method-assign]
+        # mypy reads a plain function set on the class as unbound (a second self).
+        engine._Run.enter = enter  # type: ignore[method-assign, assignment]
         try:
             yield
         finally:

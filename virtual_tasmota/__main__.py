@@ -11,6 +11,7 @@ import signal
 import socket
 import sys
 from pathlib import Path
+from typing import NotRequired, TypedDict
 
 from .device import FAST_TIMING, Timing
 from .fleet import FIRMWARE_VERSIONS, Fleet
@@ -129,7 +130,16 @@ def apply_faults(fleet: Fleet, args: argparse.Namespace) -> None:
             )
 
 
-def _timing(args: argparse.Namespace) -> dict[str, float | None]:
+class _TimingOptions(TypedDict):
+    """The timing keywords of Fleet that the command line sets."""
+
+    boot_delay: float
+    restart_delay: float
+    backlog_delay: NotRequired[float]
+    tls_handshake: float | None
+
+
+def _timing(args: argparse.Namespace) -> _TimingOptions:
     if args.fast:
         fast = FAST_TIMING
         return {

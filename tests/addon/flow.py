@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from homeassistant.config_entries import ConfigFlowResult
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 
@@ -13,7 +12,7 @@ PASSPHRASE = "add-on test passphrase"
 BROKER_NAME = "localhost"
 
 
-async def async_flow_to_confirm(hass: HomeAssistant) -> dict[str, Any]:
+async def async_flow_to_confirm(hass: HomeAssistant) -> ConfigFlowResult:
     flow = hass.config_entries.flow
     result = await flow.async_init(DOMAIN, context={"source": "user"})
     result = await flow.async_configure(result["flow_id"], {"next_step_id": "create_ca"})

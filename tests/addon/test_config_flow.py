@@ -23,11 +23,13 @@ async def test_decline_leaves_the_addon_exactly_as_it_was(
     before = copy.deepcopy(addon_world.supervisor.stored)
     rendered = addon_world.addon.rendered
     result = await async_flow_to_confirm(hass)
-    text = result["description_placeholders"]["changes"]
+    placeholders = result["description_placeholders"]
+    assert placeholders is not None
+    text = placeholders["changes"]
     assert "`require_certificate`: `false` → `true`" in text
     assert "`certfile`: `fullchain.pem` → `tasmota-tls-broker.pem`" in text
     assert "`customize`" in text
-    assert result["description_placeholders"]["other_logins"] == "DVES_USER"
+    assert placeholders["other_logins"] == "DVES_USER"
 
     done = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"addon_action": "decline"}

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 from homeassistant.components import mqtt
@@ -30,9 +31,21 @@ from tests.helpers.bearssl_client import async_run_client, build_client_with_hea
 from tests.helpers.mosquitto import connected_line, free_port
 from tests.integration.helpers import collect_events, device_of, state_of, wait_for
 from virtual_tasmota import Fleet
+from virtual_tasmota.device import VirtualDevice
 
 from .conftest import AddonWorld
 from .flow import BROKER_NAME, async_flow_to_confirm
+
+
+class _Endpoint(TypedDict):
+    """The async_run_client options every probe of the test shares."""
+
+    host: str
+    port: int
+    server_name: str
+    key_file: Path
+    cert_file: Path
+    wait_ms: int
 
 
 @pytest.mark.usefixtures("mock_hass_config")
@@ -103,20 +116,22 @@ async def test_three_devices_logins_isolation_and_revocation(
         events = collect_events(hass)
         macs = [device.mac for device in fleet.devices]
         for device in fleet.devices:
-            await wait_for(hass, lambda d=device: _has_status(hass, entry.entry_id, d.mac), 30)
+
+            def has_status(d: VirtualDevice = device) -> bool:
+                return _has_status(hass, entry.entry_id, d.mac)
+
+            await wait_for(hass, has_status, 30)
         for device in fleet.devices:
             ha_device = device_of(hass, device.mac)
             await hass.services.async_call(
                 DOMAIN, "enroll", {"device_id": ha_device.id}, blocking=True
             )
-            await wait_for(
-                hass,
-                lambda d=device: (
-                    state_of(hass, "sensor", f"{entry.entry_id}_{d.mac}_tls_status").state
-                    == "connected_tls"
-                ),
-                60,
-            )
+
+            def connected(d: VirtualDevice = device) -> bool:
+                sensor = state_of(hass, "sensor", f"{entry.entry_id}_{d.mac}_tls_status")
+                return sensor.state == "connected_tls"
+
+            await wait_for(hass, connected, 60)
         path = state_path(hass, entry.data["store_id"])
         state = json.loads(await hass.async_add_executor_job(path.read_text))
         logins = state["logins"]
@@ -135,9 +150,11 @@ async def test_three_devices_logins_isolation_and_revocation(
         a, b, c = fleet.devices
         files = tmp_path / "keys"
         files.mkdir()
+        assert a.settings.tlskey1 is not None
+        assert a.settings.tlskey2 is not None
         (files / "a.key").write_bytes(a.settings.tlskey1)
         (files / "a.der").write_bytes(a.settings.tlskey2)
-        common = {
+        common: _Endpoint = {
             "host": "127.0.0.1", "port": port(8883), "server_name": BROKER_NAME,
             "key_file": files / "a.key", "cert_file": files / "a.der", "wait_ms": 800,
         }  # fmt: skip

@@ -15,7 +15,7 @@ from typing import Any
 from unittest.mock import patch
 
 import pytest
-from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState, ConfigFlowResult
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -74,7 +74,7 @@ async def broker_and_devices(
             await hass.async_block_till_done()
 
 
-async def to_broker_step(hass: HomeAssistant) -> tuple[dict[str, Any], float]:
+async def to_broker_step(hass: HomeAssistant) -> tuple[ConfigFlowResult, float]:
     """Through the menu and create_ca; returns the broker form and how long the probe took."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     result = await hass.config_entries.flow.async_configure(
@@ -94,11 +94,13 @@ async def to_broker_step(hass: HomeAssistant) -> tuple[dict[str, Any], float]:
     elapsed = time.monotonic() - started
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "broker"
-    return dict(result), elapsed
+    return result, elapsed
 
 
-def default_of(result: dict[str, Any], key: str) -> Any:
-    return next(k for k in result["data_schema"].schema if k == key).default()
+def default_of(result: ConfigFlowResult, key: str) -> Any:
+    schema = result["data_schema"]
+    assert schema is not None
+    return next(k for k in schema.schema if k == key).default()
 
 
 async def test_typo_in_the_broker_name_warns(
@@ -117,8 +119,10 @@ async def test_typo_in_the_broker_name_warns(
         )
         assert result["type"] is FlowResultType.FORM
         assert result["step_id"] == "broker_mismatch"
-        assert result["description_placeholders"]["reported_hosts"] == "127.0.0.1"
-        assert result["description_placeholders"]["broker_host"] == "mqtt.hoem.lan"
+        placeholders = result["description_placeholders"]
+        assert placeholders is not None
+        assert placeholders["reported_hosts"] == "127.0.0.1"
+        assert placeholders["broker_host"] == "mqtt.hoem.lan"
         result = await hass.config_entries.flow.async_configure(flow_id, {})
         assert result["step_id"] == "broker_unresolved"
         result = await hass.config_entries.flow.async_configure(flow_id, {})
@@ -138,7 +142,9 @@ async def test_broker_port_that_does_not_answer_warns(
         )
         # The name matches what the devices use, so the only warning is the port.
         assert result["step_id"] == "broker_unreachable"
-        assert result["description_placeholders"]["broker_port"] == str(closed)
+        placeholders = result["description_placeholders"]
+        assert placeholders is not None
+        assert placeholders["broker_port"] == str(closed)
         result = await hass.config_entries.flow.async_configure(flow_id, {})
         assert result["type"] is FlowResultType.CREATE_ENTRY
 

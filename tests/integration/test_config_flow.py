@@ -172,7 +172,9 @@ async def test_create_ca_passphrase_must_be_confirmed(hass: HomeAssistant) -> No
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"passphrase_confirm": "passphrase_mismatch"}
     # Neither passphrase is offered back in the form.
-    suggested = [getattr(key, "description", None) or {} for key in result["data_schema"].schema]
+    schema = result["data_schema"]
+    assert schema is not None
+    suggested = [getattr(key, "description", None) or {} for key in schema.schema]
     assert PASSPHRASE not in repr(suggested)
     values["passphrase_confirm"] = PASSPHRASE
     result = await hass.config_entries.flow.async_configure(result["flow_id"], values)
@@ -432,8 +434,10 @@ async def test_mqtt_discovery_offers_the_integration(
     result = await hass.config_entries.flow.async_configure(result["flow_id"], BROKER)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     # The CA's fingerprint replaced the temporary discovery ID.
-    assert result["result"].unique_id != DOMAIN
-    assert len(result["result"].unique_id) == 64
+    unique_id = result["result"].unique_id
+    assert unique_id != DOMAIN
+    assert unique_id is not None
+    assert len(unique_id) == 64
 
 
 async def test_mqtt_discovery_aborts(hass: HomeAssistant, mqtt_bus: MqttBus) -> None:

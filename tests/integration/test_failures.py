@@ -89,9 +89,11 @@ async def test_a_device_waiting_for_a_slot_shows_queued(
         20,
     )
     for mac in MACS:
-        await wait_for(
-            hass, lambda m=mac: sensor(hass, entry_id, m, "tls_status").state == "connected_tls", 30
-        )
+
+        def connected(m: str = mac) -> bool:
+            return sensor(hass, entry_id, m, "tls_status").state == "connected_tls"
+
+        await wait_for(hass, connected, 30)
         assert sensor(hass, entry_id, mac, "failure_reason").state == "none"
 
     # A renewal is not an enrolment.
@@ -173,9 +175,11 @@ async def test_the_same_failure_on_several_devices_is_one_notification(
     for mac in MACS:
         await press(hass, entry_id, mac)
     for mac in MACS:
-        await wait_for(
-            hass, lambda m=mac: sensor(hass, entry_id, m, "tls_status").state == "failed", 20
-        )
+
+        def failed(m: str = mac) -> bool:
+            return sensor(hass, entry_id, m, "tls_status").state == "failed"
+
+        await wait_for(hass, failed, 20)
         assert sensor(hass, entry_id, mac, "failure_reason").state == "no_tlskey_support"
         repair = issue(hass, "no_tlskey_support", entry_id, mac)
         assert repair is not None
