@@ -100,8 +100,13 @@ def unused_loopback_block() -> str:
 
 
 @contextlib.asynccontextmanager
-async def running_develop(root: Path, devices: int) -> AsyncIterator[DevelopRun]:
-    """Start `scripts/develop --demo` in ``root``; always stopped and cleaned up on exit."""
+async def running_develop(
+    root: Path, devices: int, extra: tuple[str, ...] = ()
+) -> AsyncIterator[DevelopRun]:
+    """Start `scripts/develop --demo` in ``root``; always stopped and cleaned up on exit.
+
+    ``extra`` goes to scripts/develop as well, e.g. ``("--no-tlskey", "5")``.
+    """
     port = free_port()
     output = root / "develop.out"
     argv = [
@@ -117,6 +122,7 @@ async def running_develop(root: Path, devices: int) -> AsyncIterator[DevelopRun]
         str(root / "state"),
         "--first-ip",
         unused_loopback_block(),
+        *extra,
     ]
     with output.open("wb") as sink:
         process = await asyncio.create_subprocess_exec(
