@@ -6,10 +6,12 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from aiohttp import web
 from homeassistant.const import MATCH_ALL
 from homeassistant.core import Event, HomeAssistant, State, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.tasmota_tls.const import DOMAIN, EVENT_TASMOTA_TLS
 from custom_components.tasmota_tls.device_links import mac_connection
@@ -67,3 +69,24 @@ def device_of(hass: HomeAssistant, mac: str) -> dr.DeviceEntry:
     devices = dr.async_get(hass).async_get_devices(connections={mac_connection(mac)})
     assert len(devices) == 1, f"{len(devices)} devices for {mac}: {devices}"
     return devices[0]
+
+
+class WebRecorder:
+    """A web server on an attacker's address: records every request, answers like a
+    TLSKey build (so nothing but the record tells the test a key was sent)."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests.append(str(request.rel_url))
+        return web.json_response({"TLSKey1": 32, "TLSKey2": 500})
+
+
+async def setup_tasmota(hass: HomeAssistant) -> MockConfigEntry:
+    """Home Assistant's Tasmota integration, following the standard discovery prefix."""
+    entry = MockConfigEntry(domain="tasmota", data={"discovery_prefix": "tasmota/discovery"})
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry

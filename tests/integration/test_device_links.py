@@ -10,26 +10,16 @@ from __future__ import annotations
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.tasmota_tls.const import DOMAIN
 
 from .conftest import Installed, discovery_payload, install
-from .helpers import device_of, wait_for
+from .helpers import device_of, setup_tasmota, wait_for
 from .mqtt_bus import MqttBus
 
 MAC = "A4CF12ABCDEF"
 CONFIG_TOPIC = f"tasmota/discovery/{MAC}/config"
 OUR_KEYS = ("tls_status", "certificate_expiry", "failure_reason", "tls_connected", "enrol", "renew")
-
-
-async def setup_tasmota(hass: HomeAssistant) -> MockConfigEntry:
-    """Home Assistant's Tasmota integration, following the standard discovery prefix."""
-    entry = MockConfigEntry(domain="tasmota", data={"discovery_prefix": "tasmota/discovery"})
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    return entry
 
 
 def platforms_on(hass: HomeAssistant, device: dr.DeviceEntry) -> dict[str, set[str]]:

@@ -16,12 +16,11 @@ import pytest
 from homeassistant.config_entries import SOURCE_MQTT
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.tasmota_tls.const import DOMAIN
 
 from .conftest import discovery_payload
-from .helpers import wait_for
+from .helpers import setup_tasmota, wait_for
 from .mqtt_bus import MqttBus
 
 MAC = "A4CF12ABCDEF"
@@ -31,14 +30,6 @@ MAC = "A4CF12ABCDEF"
 def only_our_mqtt_discovery() -> Generator[None]:
     """Replaces the conftest's patch: every integration's MQTT manifest counts here."""
     yield
-
-
-async def setup_tasmota(hass: HomeAssistant) -> MockConfigEntry:
-    entry = MockConfigEntry(domain="tasmota", data={"discovery_prefix": "tasmota/discovery"})
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    return entry
 
 
 def our_offers(hass: HomeAssistant) -> list[dict[str, object]]:

@@ -27,7 +27,7 @@ from custom_components.tasmota_tls.const import DOMAIN
 from tests.helpers.mosquitto import MosquittoBroker, connected_line
 
 from .conftest import discovery_config
-from .helpers import device_of, state_of, wait_for
+from .helpers import WebRecorder, device_of, state_of, wait_for
 from .test_real_broker import PASSPHRASE, enrol, real_world
 
 ATTACKER_MAC = "DEADBEEF0001"
@@ -42,24 +42,13 @@ def engine_timing() -> Generator[None]:
         yield
 
 
-class Recorder:
-    """The attacker's web server: records every request, answers like a TLSKey build."""
-
-    def __init__(self) -> None:
-        self.requests: list[str] = []
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.requests.append(str(request.rel_url))
-        return web.json_response({"TLSKey1": 32, "TLSKey2": 500})
-
-
 @pytest.fixture
 async def attacker_web() -> AsyncIterator[Callable[[int], Any]]:
     """Start the recorder on ATTACKER_IP at the entry's web port, once that is known."""
     runners: list[web.AppRunner] = []
-    recorder = Recorder()
+    recorder = WebRecorder()
 
-    async def start(port: int) -> Recorder:
+    async def start(port: int) -> WebRecorder:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", recorder.handle)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)

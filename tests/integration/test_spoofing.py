@@ -26,7 +26,7 @@ from custom_components.tasmota_tls.const import DOMAIN
 from tests.helpers.mosquitto import free_port
 
 from .conftest import BROKER_HOST, discovery_payload, install
-from .helpers import collect_events, device_of, entity_id, state_of, wait_for
+from .helpers import WebRecorder, collect_events, device_of, entity_id, state_of, wait_for
 from .mqtt_bus import MqttBus
 from .playback_device import BrokerView, PlaybackDevice
 
@@ -41,17 +41,6 @@ def fast_engine() -> Generator[None]:
     timing = {"step_timeout": 3.0, "poll_interval": 0.1, "wait_online_timeout": 5.0}
     with patch.dict("custom_components.tasmota_tls.manager.ENGINE_TIMING", timing):
         yield
-
-
-class WebRecorder:
-    """A web server on the spoofed address that records every request it gets."""
-
-    def __init__(self) -> None:
-        self.requests: list[str] = []
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.requests.append(str(request.rel_url))
-        return web.json_response({"TLSKey1": 32, "TLSKey2": 500})
 
 
 @pytest.fixture
