@@ -53,7 +53,8 @@ keyfile {p["key"]}
 crlfile {p["crl"]}
 require_certificate true
 use_identity_as_username true
-# TLS 1.2 at least. ESP8266 Tasmota offers only ECDHE-RSA-AES128-GCM-SHA256.
+# TLS 1.2 at least. Tasmota always offers ECDHE-RSA-AES128-GCM-SHA256 (ECDSA only with
+# SetOption165 1 on USE_MQTT_TLS_ECDSA builds).
 tls_version tlsv1.2
 ciphers {CIPHERS}
 # With per_listener_settings false (the default) these two hold for EVERY listener of
