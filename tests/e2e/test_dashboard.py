@@ -65,6 +65,19 @@ async def test_dashboard_cards_list_devices_by_expiry(tmp_path: Path) -> None:
             while (await api.request("GET", f"/api/states/{status}"))["state"] != "connected_tls":
                 assert time.monotonic() < deadline, run.diagnostics()
                 await asyncio.sleep(0.5)
+            # Every device's entities loaded first: the table's template lists the entities
+            # there are when the card first renders (the entry may still be reloading,
+            # e.g. after Tasmota's devices appeared).
+            statuses = {e["entity_id"] for e in await device_entities(api, "tls_status")}
+            assert len(statuses) == 5
+            deadline = time.monotonic() + 60
+            while not statuses <= {
+                state["entity_id"]
+                for state in await api.request("GET", "/api/states")
+                if state["state"] != "unavailable"
+            }:
+                assert time.monotonic() < deadline, run.diagnostics()
+                await asyncio.sleep(0.5)
             # A dashboard of its own (2026.10's default overview is generated, not stored).
             await api.ws(
                 "lovelace/dashboards/create",
