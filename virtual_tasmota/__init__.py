@@ -3,8 +3,9 @@
 MQTT, HTTP /cm, TLSKey, TLS and rules, as the firmware does them. See README.md.
 """
 
-from .device import FAST_TIMING, Timing, VirtualDevice
+from .device import VirtualDevice
 from .faults import DeviceFaults
 from .fleet import Fleet
+from .timing import FAST_TIMING, Timing
 
 __all__ = ["FAST_TIMING", "DeviceFaults", "Fleet", "Timing", "VirtualDevice"]

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import NotRequired, TypedDict
 
-from .device import FAST_TIMING, Timing
 from .fleet import FIRMWARE_VERSIONS, Fleet
+from .timing import FAST_TIMING, Timing
 
 
 def _broker(text: str) -> tuple[str, int]:

@@ -18,10 +18,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from .faults import DeviceFaults
-from .firmware import AUTO_ECDSA_AFTER_ERROR, FirmwareBuild
+from .firmware import AUTO_ECDSA_AFTER_ERROR, MQTT_MAX_PACKET_SIZE, FirmwareBuild
 from .mqtt import (
     MQTT_CONNECT_FAILED,
-    MQTT_MAX_PACKET_SIZE,
     MessageHandler,
     MqttClient,
     MqttConnectError,

@@ -9,10 +9,11 @@ import logging
 from pathlib import Path
 from types import TracebackType
 
-from .device import Timing, VirtualDevice
+from .device import VirtualDevice
 from .faults import DeviceFaults
 from .firmware import BOOT_TO_MQTT_SECONDS, TLS_HANDSHAKE_SECONDS
 from .settings import load_settings
+from .timing import Timing
 
 LOGGER = logging.getLogger("virtual_tasmota")
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")

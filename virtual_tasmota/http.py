@@ -8,18 +8,27 @@ set. The answer merges the JSON of every reply, as the web console's log collect
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
-from .mqtt import MQTT_MAX_PACKET_SIZE
-
-if TYPE_CHECKING:
-    from .device import VirtualDevice
+from .command_base import Reply
+from .firmware import MQTT_MAX_PACKET_SIZE
+from .settings import DeviceSettings
 
 WEB_USERNAME = "admin"
 NEED_USER_AND_PASSWORD = {"WARNING": "Need user=<username>&password=<password>"}
 ENTER_COMMAND = {"WARNING": "Enter command cmnd="}
+
+
+class WebHost(Protocol):
+    """What the web API reads and calls on a device."""
+
+    settings: DeviceSettings
+
+    def log(self, message: str) -> None: ...
+
+    async def http_command(self, text: str) -> list[Reply]: ...
 
 
 def merge_replies(payloads: list[str]) -> str:
@@ -38,7 +47,7 @@ def merge_replies(payloads: list[str]) -> str:
 class HttpServer:
     """One aiohttp site bound to the device's own loopback address."""
 
-    def __init__(self, device: VirtualDevice, ip: str, port: int) -> None:
+    def __init__(self, device: WebHost, ip: str, port: int) -> None:
         self._device = device
         self._ip = ip
         self._port = port

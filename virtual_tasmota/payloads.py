@@ -11,8 +11,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from .firmware import version_tuple
-from .mqtt import MQTT_MAX_PACKET_SIZE
+from .firmware import MQTT_MAX_PACKET_SIZE, version_tuple
 from .settings import DeviceSettings
 
 MAX_FRIENDLYNAMES = 8
@@ -33,9 +32,11 @@ class DeviceView(Protocol):
     chip: str
     ip: str
     mac: str
-    connect_count: int
     power: int
     boot_time: float
+
+    @property
+    def connect_count(self) -> int: ...
 
     @property
     def hostname(self) -> str: ...
