@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .command_base import Call, CommandHost, shortcut
+from .command_base import Call, CommandHost, Handler, shortcut
 from .settings import (
     DEFAULT_FINGERPRINT1,
     DEFAULT_FINGERPRINT2,
@@ -168,3 +168,18 @@ def parse_fingerprint(text: str) -> str:
         values.append(int(match.group(1), 16) & 0xFF)
         rest = rest[match.end() :]
     return bytes(values).hex().upper()
+
+
+HANDLERS: dict[str, Handler] = {
+    "MqttHost": mqtt_host,
+    "MqttPort": mqtt_port,
+    "MqttUser": mqtt_user,
+    "MqttPassword": mqtt_password,
+    "MqttClient": mqtt_client,
+    "Topic": topic,
+    "FullTopic": full_topic,
+    "Prefix": prefix,
+    "MqttRetry": mqtt_retry,
+    "MqttKeepAlive": mqtt_keepalive,
+    "MqttFingerprint": mqtt_fingerprint,
+}

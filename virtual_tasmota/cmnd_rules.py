@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import payloads
-from .command_base import Call, CommandHost, Reply, to_json
+from .command_base import Call, CommandHost, Handler, Reply, to_json
+from .payloads import STATE_TEXTS
 from .rules import parse_rule_set
 from .settings import MAX_RULE_SETS, MAX_RULE_SIZE
 
@@ -43,9 +43,9 @@ def rule_report(host: CommandHost, number: int, name: str = "Rule") -> Reply:
     i = number - 1
     text = s.rules[i]
     report = {
-        "State": payloads.STATE_TEXTS[s.rule_enabled[i]],
-        "Once": payloads.STATE_TEXTS[s.rule_once[i]],
-        "StopOnError": payloads.STATE_TEXTS[s.rule_stop[i]],
+        "State": STATE_TEXTS[s.rule_enabled[i]],
+        "Once": STATE_TEXTS[s.rule_once[i]],
+        "StopOnError": STATE_TEXTS[s.rule_stop[i]],
         "Length": len(text),
         "Free": MAX_RULE_SIZE - len(text) - 1,
         "Rules": text,
@@ -82,3 +82,6 @@ def ruletimer(host: CommandHost, call: Call) -> dict[str, Any] | None:
             host.set_rule_timer(number, max(seconds, 0.0))
     left = host.rule_timers_left()
     return {f"T{n + 1}": left[n] for n in range(MAX_RULE_TIMERS)}
+
+
+HANDLERS: dict[str, Handler] = {"Rule": rule, "RuleTimer": ruletimer}

@@ -7,7 +7,7 @@ import binascii
 import re
 from typing import Any
 
-from .command_base import Call, CommandHost
+from .command_base import Call, CommandHost, Handler
 from .firmware import TLSKEY1_BYTES, TLSKEY2_MIN_DER
 from .firmware import TLSKEY_BLOCK_BYTES as TLS_SLOT_BYTES
 from .firmware import TLSKEY_DIRECTORY_BYTES as TLS_DIR_BYTES
@@ -59,3 +59,6 @@ def decode_base64_like_firmware(data: str) -> bytes:
         return base64.b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
         return b""
+
+
+HANDLERS: dict[str, Handler] = {"TLSKey": tlskey}

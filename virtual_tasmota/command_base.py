@@ -4,11 +4,12 @@ and the firmware's small parsers (strtol, GetStateNumber, Shortcut)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from . import payloads
 from .faults import DeviceFaults
+from .payloads import dumps
 from .settings import DeviceSettings
 
 ERROR = {"Command": "Error"}
@@ -55,6 +56,9 @@ class CommandHost(Protocol):
     def full_topic(self, prefix: int, subtopic: str) -> str: ...
     def raise_event(self, event: str, value: str) -> None: ...
     def status_block(self, number: int) -> dict[str, Any] | None: ...
+
+
+type Handler = Callable[[CommandHost, Call], Result]  # one row of the command table
 
 
 def strtol(text: str) -> int | None:
@@ -108,7 +112,7 @@ def shortcut(data: str) -> str | None:
 
 
 def to_json(data: dict[str, Any]) -> str:
-    return payloads.dumps(data)
+    return dumps(data)
 
 
 def redact(text: str) -> str:

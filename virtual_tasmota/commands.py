@@ -14,20 +14,23 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from . import cmnd_mqtt, cmnd_rules, cmnd_tlskey, payloads
+from .cmnd_mqtt import HANDLERS as MQTT_HANDLERS
+from .cmnd_rules import HANDLERS as RULE_HANDLERS
 from .cmnd_rules import MAX_RULE_TIMERS
+from .cmnd_tlskey import HANDLERS as TLSKEY_HANDLERS
 from .command_base import (
     ERROR,
     Call,
     CommandHost,
+    Handler,
     Reply,
-    Result,
     shortcut,
     split_command,
     state_number,
     strtol,
     to_json,
 )
+from .payloads import STATE_TEXTS
 
 __all__ = ["MAX_RULE_TIMERS", "CommandHost", "Commands", "Reply", "split_command"]
 
@@ -44,26 +47,15 @@ class Commands:
         self._host = host
         if status_builder is None:
             status_builder = host.status_block
-        handlers: dict[str, Callable[[CommandHost, Call], Result]] = {
+        handlers: dict[str, Handler] = {
             "Backlog": backlog,
             "Restart": restart,
             "Status": lambda host, call: status(call, status_builder),
             "SetOption": setoption,
             "SO": setoption,
-            "MqttHost": cmnd_mqtt.mqtt_host,
-            "MqttPort": cmnd_mqtt.mqtt_port,
-            "MqttUser": cmnd_mqtt.mqtt_user,
-            "MqttPassword": cmnd_mqtt.mqtt_password,
-            "MqttClient": cmnd_mqtt.mqtt_client,
-            "Topic": cmnd_mqtt.topic,
-            "FullTopic": cmnd_mqtt.full_topic,
-            "Prefix": cmnd_mqtt.prefix,
-            "MqttRetry": cmnd_mqtt.mqtt_retry,
-            "MqttKeepAlive": cmnd_mqtt.mqtt_keepalive,
-            "MqttFingerprint": cmnd_mqtt.mqtt_fingerprint,
-            "TLSKey": cmnd_tlskey.tlskey,
-            "Rule": cmnd_rules.rule,
-            "RuleTimer": cmnd_rules.ruletimer,
+            **MQTT_HANDLERS,
+            **TLSKEY_HANDLERS,
+            **RULE_HANDLERS,
             "WebPassword": web_password,
             "DeviceName": device_name,
             "FriendlyName": friendly_name,
@@ -168,7 +160,7 @@ def setoption(host: CommandHost, call: Call) -> dict[str, Any] | None:
         host.save_settings()
         if call.index in (103, 132):
             host.request_restart(f"SetOption{call.index} {call.payload}")
-    return {f"SetOption{call.index}": payloads.STATE_TEXTS[getattr(s, attr)]}
+    return {f"SetOption{call.index}": STATE_TEXTS[getattr(s, attr)]}
 
 
 def web_password(host: CommandHost, call: Call) -> dict[str, Any]:
@@ -208,7 +200,7 @@ def power(host: CommandHost, call: Call) -> list[Reply] | None:
         host.power ^= 1
     if host.power != before:
         host.raise_event("Power1#State", str(host.power))
-    state = payloads.STATE_TEXTS[host.power]
+    state = STATE_TEXTS[host.power]
     return [Reply("RESULT", to_json({"POWER": state})), Reply("POWER", state)]
 
 

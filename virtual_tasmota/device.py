@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import payloads
 from .boot import Boot
 from .changes import Changes
 from .command_base import Reply, redact
@@ -23,6 +22,7 @@ from .faults import DeviceFaults
 from .firmware import FirmwareBuild
 from .http import HttpServer
 from .mqtt_link import MqttLink
+from .payloads import status_block
 from .rule_engine import RuleEngine
 from .settings import DeviceSettings, load_settings, save_settings, stamp_settings
 from .timing import Timing
@@ -205,7 +205,7 @@ class VirtualDevice:
         self._changes.notify()
 
     def status_block(self, number: int) -> dict[str, Any] | None:
-        return payloads.status_block(self, number)
+        return status_block(self, number)
 
     def publish_soon(self, topic: str, payload: str, *, retain: bool) -> None:
         self.keep_task(asyncio.create_task(self._link.publish(topic, payload, retain=retain)))

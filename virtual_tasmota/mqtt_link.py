@@ -7,7 +7,6 @@ import asyncio
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import payloads
 from .boot import Boot
 from .changes import Changes
 from .command_base import Reply
@@ -15,10 +14,20 @@ from .connection import MQTT_DNS_DISCONNECTED, Connector
 from .faults import DeviceFaults
 from .firmware import FirmwareBuild
 from .mqtt import MqttClient, MqttConnectError, Will
+from .payloads import (
+    MQTT_LWT_OFFLINE,
+    MQTT_LWT_ONLINE,
+    DeviceView,
+    discovery_config,
+    discovery_sensors,
+    dumps,
+    info_messages,
+    status_block,
+)
 from .timing import Timing
 
 
-class LinkHost(payloads.DeviceView, Protocol):
+class LinkHost(DeviceView, Protocol):
     """What the MQTT side reads and calls on a device."""
 
     build: FirmwareBuild
@@ -125,7 +134,7 @@ class MqttLink:
             await asyncio.sleep(host.timing.tls_handshake)
         try:
             client = await connector.connect(
-                Will(host.lwt_topic, payloads.MQTT_LWT_OFFLINE.encode()), host.on_message
+                Will(host.lwt_topic, MQTT_LWT_OFFLINE.encode()), host.on_message
             )
         finally:
             self.peer_fingerprint = connector.peer_fingerprint or self.peer_fingerprint
@@ -139,7 +148,7 @@ class MqttLink:
         s = host.settings
         mode = "tls" if self._tls_active else "plain"
         host.log(f"MQT: Connected {mode} to {s.mqtt_host}:{s.mqtt_port} as {s.mqtt_client_id}")
-        await self.publish(host.lwt_topic, payloads.MQTT_LWT_ONLINE, retain=True)
+        await self.publish(host.lwt_topic, MQTT_LWT_ONLINE, retain=True)
         for topic in (
             host.full_topic(0, "#"),
             "cmnd/tasmotas/#",  # GroupTopic1 default
@@ -156,20 +165,16 @@ class MqttLink:
     async def _on_first_connection(self, boot: Boot) -> None:
         host = self._host
         boot.initial = False
-        for subtopic, data in payloads.info_messages(host):
-            await self.publish(host.full_topic(2, subtopic), payloads.dumps(data))
+        for subtopic, data in info_messages(host):
+            await self.publish(host.full_topic(2, subtopic), dumps(data))
         await host.fire_rules("System#Boot", "1")
 
     async def _publish_discovery(self) -> None:
         host = self._host
         await asyncio.sleep(host.timing.discovery_delay)
         base = f"tasmota/discovery/{host.mac}"
-        await self.publish(
-            f"{base}/config", payloads.dumps(payloads.discovery_config(host)), retain=True
-        )
-        await self.publish(
-            f"{base}/sensors", payloads.dumps(payloads.discovery_sensors()), retain=True
-        )
+        await self.publish(f"{base}/config", dumps(discovery_config(host)), retain=True)
+        await self.publish(f"{base}/sensors", dumps(discovery_sensors()), retain=True)
         self.discovery_published = True
         self._changes.notify()
 
@@ -181,11 +186,9 @@ class MqttLink:
                 await self._changes.wait()
             await asyncio.sleep(min(5.0, host.timing.tele_period))
             while self.connected:
-                block = payloads.status_block(host, 11)
+                block = status_block(host, 11)
                 if block is not None:
-                    await self.publish(
-                        host.full_topic(2, "STATE"), payloads.dumps(block["StatusSTS"])
-                    )
+                    await self.publish(host.full_topic(2, "STATE"), dumps(block["StatusSTS"]))
                 await asyncio.sleep(host.timing.tele_period)
 
     # -- publishing ---------------------------------------------------------------------------
@@ -213,9 +216,7 @@ class MqttLink:
         that the broker publishes the will (not clean)."""
         client, self._client = self._client, None
         if client is not None and client.connected and clean:
-            await client.publish(
-                self._host.lwt_topic, payloads.MQTT_LWT_OFFLINE.encode(), retain=True
-            )
+            await client.publish(self._host.lwt_topic, MQTT_LWT_OFFLINE.encode(), retain=True)
             await client.disconnect()
         elif client is not None:
             await client.abort()

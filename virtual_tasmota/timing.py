@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import firmware
+from .firmware import (
+    BACKLOG_DELAY_SECONDS,
+    BOOT_TO_MQTT_SECONDS,
+    RESTART_FLAG_SECONDS,
+    SHUTDOWN_SECONDS,
+    TLS_HANDSHAKE_SECONDS,
+)
 
 
 @dataclass(frozen=True)
@@ -17,12 +23,12 @@ class Timing:
     300 s rollback timer can run in a test in a fraction of a second.
     """
 
-    boot_delay: float = firmware.BOOT_TO_MQTT_SECONDS  # power on to the first MQTT attempt
+    boot_delay: float = BOOT_TO_MQTT_SECONDS  # power on to the first MQTT attempt
     retry_delay: float = 10.0
-    backlog_delay: float = firmware.BACKLOG_DELAY_SECONDS  # SetOption34
+    backlog_delay: float = BACKLOG_DELAY_SECONDS  # SetOption34
     # restart_flag counting down once the backlog is empty, then WifiShutdown()
-    restart_delay: float = firmware.RESTART_FLAG_SECONDS + firmware.SHUTDOWN_SECONDS
-    tls_handshake: float = firmware.TLS_HANDSHAKE_SECONDS  # BearSSL's arithmetic on the chip
+    restart_delay: float = RESTART_FLAG_SECONDS + SHUTDOWN_SECONDS
+    tls_handshake: float = TLS_HANDSHAKE_SECONDS  # BearSSL's arithmetic on the chip
     rule_timer_scale: float = 1.0
     discovery_delay: float = 0.0  # the firmware waits 10 s after boot, 1 s after a reconnect
     tele_period: float = 300.0  # TelePeriod: tele/<topic>/STATE, the first 5 s after connecting
