@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -19,11 +18,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from cryptography.x509.oid import NameOID
 
 from custom_components.tasmota_tls.pki import tasmota_fingerprint
-from tests.helpers.mosquitto import BrokerFactory, MosquittoBroker
 from virtual_tasmota import VirtualDevice
 
-from .conftest import FleetFactory, Observer
-from .test_tls_firmware import server_only, tls_errors
+from .helpers import ObserverFactory, RigFactory
+from .tls_helpers import server_only, tls_errors
 
 HOST = "127.0.0.1"
 
@@ -87,23 +85,20 @@ def connect_counts(devices: list[VirtualDevice]) -> dict[str, int]:
 
 
 async def test_reissue_keeps_the_pin_and_a_staged_rotation_drops_no_device(
-    mosquitto_factory: BrokerFactory,
-    observer_factory: Any,
-    fleet_factory: FleetFactory,
-    tmp_path: Path,
+    rig_factory: RigFactory, observer_factory: ObserverFactory, tmp_path: Path
 ) -> None:
     ca = BrokerCa(tmp_path)
     old_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     first = ca.install(old_key, days=30)
     pin = tasmota_fingerprint(first)
-    broker: MosquittoBroker = mosquitto_factory(server_only(ca.cafile, ca.certfile, ca.keyfile))
-    observer: Observer = observer_factory(broker.ports["port"])
-    fleet = await fleet_factory(broker.ports["port"], count=4)
+    rig = rig_factory(server_only(ca.cafile, ca.certfile, ca.keyfile), watch=None)
+    broker = rig.broker
+    fleet = await rig.fleet(count=4)
     *pinned, unstaged = fleet.devices
     for device in fleet.devices:
-        observer.publish(
-            f"cmnd/{device.topic}/Backlog",
-            f"MqttHost {HOST}; MqttPort {broker.ports['tls_port']}; SetOption132 1; "
+        rig.backlog(
+            device,
+            f"MqttHost {HOST}; MqttPort {rig.tls_port}; SetOption132 1; "
             f"MqttFingerprint1 {pin}; SetOption103 1",
         )
     for device in fleet.devices:
@@ -132,7 +127,7 @@ async def test_reissue_keeps_the_pin_and_a_staged_rotation_drops_no_device(
         .sign(ca.key, hashes.SHA256())
     )
     counts = connect_counts(pinned)
-    observer = observer_factory(broker.ports["port"])  # the first one went with the restart
+    observer = observer_factory(rig.port)  # the first one went with the restart
     for device in pinned:
         observer.publish(f"cmnd/{device.topic}/MqttFingerprint2", staged_pin)
     await reconnected(pinned, counts)

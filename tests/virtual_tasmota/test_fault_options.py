@@ -18,7 +18,7 @@ from tests.helpers.mosquitto import MosquittoBroker, free_port
 from virtual_tasmota import Fleet
 from virtual_tasmota import __main__ as cli
 
-from .conftest import Observer, send
+from .helpers import Observer, send
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,7 @@ from tests.helpers.mosquitto import MosquittoBroker, free_port
 from virtual_tasmota import DeviceFaults
 from virtual_tasmota.fleet import device_addresses
 
-from .conftest import FleetFactory, Observer, send
+from .helpers import FleetFactory, Observer, send
 
 REPO = Path(__file__).resolve().parents[2]
 

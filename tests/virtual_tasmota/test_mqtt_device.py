@@ -6,7 +6,7 @@ import re
 
 from tests.helpers.mosquitto import MosquittoBroker, connected_line, disconnected_line
 
-from .conftest import FleetFactory, Observer, Retained, send
+from .helpers import FleetFactory, Observer, Retained, send
 
 
 async def test_connect_publishes_online_discovery_and_subscribes(

@@ -7,7 +7,8 @@ from typing import Any
 from tests.helpers.mosquitto import MosquittoBroker, free_port
 from virtual_tasmota import VirtualDevice
 
-from .conftest import PASSPHRASE, FleetFactory, Observer, Pki, send
+from .helpers import FleetFactory, Observer, send
+from .tls_helpers import PASSPHRASE, Pki
 
 
 async def test_rule_commands_and_triggers(

@@ -12,59 +12,37 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tests.helpers.mosquitto import BrokerFactory, MosquittoBroker
 from virtual_tasmota import DeviceFaults, VirtualDevice
 
-from .conftest import FleetFactory, Observer, Pki, tls_listener
-from .test_tls import broker_files_signed_by_an_ec_ca, enrol_keys
+from .helpers import Rig, RigFactory
+from .tls_helpers import Pki, broker_files_signed_by_an_ec_ca, enrol_keys, server_only, tls_errors
 
 
-def server_only(cafile: Path, certfile: Path, keyfile: Path) -> str:
-    """A TLS listener that asks for no client certificate: only the server side is tested."""
-    config = tls_listener(cafile, certfile, keyfile)
-    return config.replace("require_certificate true", "").replace(
-        "use_identity_as_username true", ""
-    )
-
-
-def tls_errors(device: VirtualDevice) -> list[int]:
-    return [
-        int(line.rsplit(": ", 1)[1])
-        for line in device.events
-        if "MQT: TLS connection error" in line
-    ]
-
-
-async def switch(observer: Observer, device: VirtualDevice, port: int, extra: str) -> None:
-    observer.publish(f"cmnd/{device.topic}/Backlog", f"MqttPort {port}; {extra}; SetOption103 1")
+def switch(rig: Rig, device: VirtualDevice, extra: str) -> None:
+    """To the rig's TLS port with extra settings, then SetOption103 1 (which restarts)."""
+    rig.backlog(device, f"MqttPort {rig.tls_port}; {extra}; SetOption103 1")
 
 
 async def test_an_ecdsa_signed_broker_needs_setoption165_on_an_ecdsa_build(
-    mosquitto_factory: BrokerFactory,
-    observer_factory: Any,
-    fleet_factory: FleetFactory,
-    tmp_path: Path,
+    rig_factory: RigFactory, tmp_path: Path
 ) -> None:
     """An EC CA signs an RSA-2048 broker key: the suite is RSA, the chain is ECDSA-signed."""
     leaf = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     cafile, certfile, keyfile = broker_files_signed_by_an_ec_ca(tmp_path, leaf)
-    broker: MosquittoBroker = mosquitto_factory(server_only(cafile, certfile, keyfile))
-    observer: Observer = observer_factory(broker.ports["port"])
+    rig = rig_factory(server_only(cafile, certfile, keyfile), watch=None)
     anchors = cafile.read_bytes()
 
     async def device(**build: Any) -> VirtualDevice:
-        fleet = await fleet_factory(broker.ports["port"], trust_anchors_pem=anchors, **build)
-        return fleet.devices[0]
+        return await rig.device(trust_anchors_pem=anchors, **build)
 
     default_165 = await device(firmware="15.2.0")
     esp8266 = await device(firmware="15.2.0")
     esp32 = await device(firmware="15.2.0", chip="esp32")
     no_ecdsa = await device(firmware="15.2.0", tls_ecdsa=False)
     older = await device(firmware="14.5.0", chip="esp32")
-    tls_port = broker.ports["tls_port"]
-    await switch(observer, default_165, tls_port, "SetOption132 0")
+    switch(rig, default_165, "SetOption132 0")
     for each in (esp8266, esp32, no_ecdsa, older):
-        await switch(observer, each, tls_port, "SetOption132 0; SetOption165 1")
+        switch(rig, each, "SetOption132 0; SetOption165 1")
 
     await esp8266.wait_state(lambda d: d.tls_active, 10)
     await esp32.wait_state(lambda d: d.tls_active, 10)
@@ -77,31 +55,19 @@ async def test_an_ecdsa_signed_broker_needs_setoption165_on_an_ecdsa_build(
 
 
 async def test_an_ec_broker_key_is_reached_after_296_in_ca_mode_never_by_fingerprint(
-    mosquitto_factory: BrokerFactory,
-    observer_factory: Any,
-    fleet_factory: FleetFactory,
-    tmp_path: Path,
+    rig_factory: RigFactory, tmp_path: Path
 ) -> None:
     cafile, certfile, keyfile = broker_files_signed_by_an_ec_ca(
         tmp_path, ec.generate_private_key(ec.SECP256R1())
     )
-    broker: MosquittoBroker = mosquitto_factory(server_only(cafile, certfile, keyfile))
-    observer: Observer = observer_factory(broker.ports["port"])
-    fleet = await fleet_factory(
-        broker.ports["port"], count=2, firmware="15.2.0", trust_anchors_pem=cafile.read_bytes()
-    )
+    rig = rig_factory(server_only(cafile, certfile, keyfile), watch=None)
+    anchors = cafile.read_bytes()
+    fleet = await rig.fleet(count=2, firmware="15.2.0", trust_anchors_pem=anchors)
     ca_mode, pinned = fleet.devices
-    no_ecdsa_fleet = await fleet_factory(
-        broker.ports["port"],
-        firmware="15.2.0",
-        tls_ecdsa=False,
-        trust_anchors_pem=cafile.read_bytes(),
-    )
-    no_ecdsa = no_ecdsa_fleet.devices[0]
-    tls_port = broker.ports["tls_port"]
-    await switch(observer, ca_mode, tls_port, "SetOption132 0")
-    await switch(observer, pinned, tls_port, "SetOption132 1; MqttFingerprint1 0; SetOption165 1")
-    await switch(observer, no_ecdsa, tls_port, "SetOption132 0")
+    no_ecdsa = await rig.device(firmware="15.2.0", tls_ecdsa=False, trust_anchors_pem=anchors)
+    switch(rig, ca_mode, "SetOption132 0")
+    switch(rig, pinned, "SetOption132 1; MqttFingerprint1 0; SetOption165 1")
+    switch(rig, no_ecdsa, "SetOption132 0")
 
     # RSA suite only at first: the broker has no suite in common (296); the firmware then
     # sets SetOption165 1 and the next attempt offers ECDSA.
@@ -118,25 +84,15 @@ async def test_an_ec_broker_key_is_reached_after_296_in_ca_mode_never_by_fingerp
     assert no_ecdsa.settings.setoption165 == 0
 
 
-async def test_without_a_clock_every_certificate_is_expired(
-    mosquitto_factory: BrokerFactory, observer_factory: Any, fleet_factory: FleetFactory, pki: Pki
-) -> None:
+async def test_without_a_clock_every_certificate_is_expired(tls_rig: Rig, pki: Pki) -> None:
     """No NTP: the device's time is the stamp saved with its settings; a fresh flash has 1970."""
-    cafile, certfile, keyfile = pki.broker_files()
-    broker: MosquittoBroker = mosquitto_factory(tls_listener(cafile, certfile, keyfile))
-    observer: Observer = observer_factory(broker.ports["port"])
-    observer.subscribe("#")
-    fresh = (
-        await fleet_factory(
-            broker.ports["port"], trust_anchors_pem=pki.ca_pem, faults=DeviceFaults(no_time=True)
-        )
-    ).devices[0]
-    saved = (await fleet_factory(broker.ports["port"], trust_anchors_pem=pki.ca_pem)).devices[0]
+    rig = tls_rig
+    fresh = await rig.device(trust_anchors_pem=pki.ca_pem, faults=DeviceFaults(no_time=True))
+    saved = await rig.device(trust_anchors_pem=pki.ca_pem)
     saved.faults = DeviceFaults(no_time=True)  # had NTP until now: its settings carry the time
-    tls_port = broker.ports["tls_port"]
     for device in (fresh, saved):
-        await enrol_keys(observer, pki, device)
-        await switch(observer, device, tls_port, "MqttHost 127.0.0.1; SetOption132 0")
+        await enrol_keys(rig.observer, pki, device)
+        switch(rig, device, "MqttHost 127.0.0.1; SetOption132 0")
 
     await saved.wait_state(lambda d: d.tls_active, 10)
     await fresh.wait_state(lambda d: len(tls_errors(d)) >= 2, 10)
@@ -149,28 +105,20 @@ async def test_without_a_clock_every_certificate_is_expired(
 
 
 async def test_tls_1_2_only_and_the_esp8266_rsa_limit(
-    mosquitto_factory: BrokerFactory,
-    observer_factory: Any,
-    fleet_factory: FleetFactory,
-    pki: Pki,
-    tmp_path: Path,
+    rig_factory: RigFactory, pki: Pki, tmp_path: Path
 ) -> None:
-    cafile, certfile, keyfile = pki.broker_files()
-    tls13 = server_only(cafile, certfile, keyfile).replace(
-        "tls_version tlsv1.2", "tls_version tlsv1.3"
-    )
-    broker13: MosquittoBroker = mosquitto_factory(tls13)
+    tls13 = server_only(*pki.broker_files()).replace("tls_version tlsv1.2", "tls_version tlsv1.3")
     big = rsa.generate_private_key(public_exponent=65537, key_size=3072)
     (tmp_path / "big").mkdir()
     big_files = broker_files_signed_by_an_ec_ca(tmp_path / "big", big)
-    broker_big: MosquittoBroker = mosquitto_factory(server_only(*big_files))
+    rigs = {
+        "tls13": rig_factory(tls13, watch=None),
+        "rsa3072": rig_factory(server_only(*big_files), watch=None),
+    }
     results: dict[str, list[int]] = {}
-    for name, broker in (("tls13", broker13), ("rsa3072", broker_big)):
-        observer: Observer = observer_factory(broker.ports["port"])
-        device = (await fleet_factory(broker.ports["port"])).devices[0]
-        await switch(
-            observer, device, broker.ports["tls_port"], "SetOption132 1; MqttFingerprint1 0"
-        )
+    for name, rig in rigs.items():
+        device = await rig.device()
+        switch(rig, device, "SetOption132 1; MqttFingerprint1 0")
         await device.wait_state(lambda d: len(tls_errors(d)) >= 2, 10)
         assert not device.connected
         results[name] = tls_errors(device)

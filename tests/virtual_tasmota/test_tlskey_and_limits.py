@@ -11,7 +11,7 @@ import aiohttp
 from tests.helpers.mosquitto import MosquittoBroker
 from virtual_tasmota import DeviceFaults, VirtualDevice
 
-from .conftest import FleetFactory, Observer, send
+from .helpers import FleetFactory, Observer, send
 
 ERROR = {"Command": "Error"}
 
