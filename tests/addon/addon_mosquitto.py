@@ -6,15 +6,38 @@ What its init script (rootfs/etc/cont-init.d/mosquitto.sh) and template
   (the add-on's /data/system_user.json), then every login of ``logins``;
 - TLS is on only when certfile and keyfile exist in /ssl; cafile falls back to certfile;
 - listeners 1883 (mqtt) and 1884 (websockets), and with TLS 8883 and 8884 with the same
-  cafile/certfile/keyfile/require_certificate;
-- with customize active, ``include_dir /share/<folder>``: before the listeners, where the
-  add-on's current template has it (``CUSTOMIZE_LAST`` renders it after them instead, as
-  an unmerged change to the add-on proposed).
+  cafile/certfile/keyfile/require_certificate: one require_certificate for both;
+- with customize active, ``include_dir /share/<folder>`` before the listeners, where the
+  template has had it since add-on 6.0 (7.1.0 included). The pull requests that moved it
+  to the end (#4573, #4574) were closed unmerged, 7.1.0 added log options instead
+  (#4589); ``CUSTOMIZE_LAST`` renders the proposed order.
+  Either way a file read by include_dir starts outside every listener (Mosquitto does not
+  carry the current listener into it): a listener option there (certfile, require_
+  certificate, use_identity_as_username, ...) makes Mosquitto create its default listener
+  on 1883, which in the add-on collides with its own ``listener 1883`` ("Address already
+  in use", #4595). It never reaches 8883 or 8884. Our tasmota-tls.conf holds only
+  ``acl_file``, a global option (the add-on sets no per_listener_settings), so it means
+  the same wherever include_dir stands;
+- the Mosquitto of the testing root is 2.1.2, the one add-on 7.x ships.
 
 What stands in for the add-on's auth plugin (mosquitto-go-auth with its files and HTTP
 backends): a password_file with the same users and ``allow_anonymous false``, so every
-client must log in, certificate or not. The plugin's ACL answers are not reproduced:
-see README ("what the stand-in cannot show").
+client must log in, certificate or not.
+
+What this stand-in cannot show:
+- the auth plugin itself: Home Assistant users logging in through its HTTP backend, its
+  auth and ACL cache (300 s plus up to 30 s; here a removed login is refused from the
+  restart on), and on 7.x its ACL and superuser answers coming before Mosquitto's
+  acl_file (every logged-in user may then do everything: README). Here the ACL is
+  Mosquitto's acl_file alone, as on add-on 6.x;
+- the fixed ports: the listeners are on free loopback ports (service.PORT_MAP maps 1883,
+  1884, 8883 and 8884 to them), so the #4595 collision above does not happen here, and
+  reproducing it would need Mosquitto's default listener on port 1883 of every
+  interface;
+- the rest of its template: persistence in /data, log_type/log_dest/debug,
+  max_queued_messages; ``password_pre_hashed`` logins (passwords are hashed here);
+- the container: no s6 services, nginx or watchdog; a restart is a synchronous stop and
+  start, and a Mosquitto that does not start fails the Supervisor's restart call.
 """
 
 from __future__ import annotations

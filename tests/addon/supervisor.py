@@ -8,7 +8,15 @@ The one fake in these tests. It serves the endpoints Home Assistant's AddonManag
   options the schema does not know are dropped (the Supervisor logs and ignores them);
 - info returns the defaults merged with the stored options, passwords included;
 - a change takes effect only at the next restart: the "add-on" renders its Mosquitto
-  configuration from the options at start (addon_mosquitto.py), as its init script does.
+  configuration from the options at start (addon_mosquitto.py), as its init script does;
+- a failing restart can be asked for (``fail_restart``: 400, nothing restarted).
+
+What it does not reproduce: the hassio integration is not set up on it (conftest.py marks
+it loaded and points the Supervisor client here), so there is no MQTT discovery from the
+add-on, no add-on update entities or panel; no install, update, start, stop, logs or
+backup endpoints; the schema check covers presence and types, not value formats (the
+``password`` type, the words log_dest and log_type accept); the add-on's state is only
+"started" or "stopped" (the Supervisor also knows "startup" and "error").
 """
 
 from __future__ import annotations

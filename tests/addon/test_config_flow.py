@@ -88,7 +88,14 @@ async def test_apply_sets_our_options_keeps_the_rest_and_checks_the_certificate(
     acl = (addon_world.share_dir / "mosquitto" / "tasmota-tls.acl").read_text()
     for user in ("homeassistant", "addons", "DVES_USER"):
         assert f"user {user}\ntopic readwrite #" in acl
-    assert "require_certificate true" in addon_world.addon.rendered
+    rendered = addon_world.addon.rendered
+    assert "require_certificate true" in rendered
+    # The add-on's order: the customize folder before the listeners (addon_mosquitto.py).
+    assert rendered.index("include_dir ") < rendered.index("listener ")
+    # So our file holds only a global option, which means the same wherever it is read.
+    conf = (addon_world.share_dir / "mosquitto" / "tasmota-tls.conf").read_text()
+    options = [line.split()[0] for line in conf.splitlines() if line.strip()]
+    assert [o for o in options if not o.startswith("#")] == ["acl_file"]
 
 
 @pytest.mark.usefixtures("mock_hass_config")
