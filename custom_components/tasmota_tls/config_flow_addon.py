@@ -49,6 +49,10 @@ class AddonFlowMixin(_Base):
     _addon_result: ConfigFlowResult | None = None
     _entry_created: bool
 
+    if TYPE_CHECKING:
+
+        async def _async_finish(self) -> ConfigFlowResult: ...
+
     async def _async_addon_offer(self) -> ConfigFlowResult | None:
         """The offer, once per flow, when the add-on is installed; None otherwise."""
         if self._addon_checked:
@@ -107,8 +111,7 @@ class AddonFlowMixin(_Base):
             if self._addon_result is not None:  # after a failed apply: the CA is kept
                 self._entry_created = True
                 return self._addon_result
-            result: ConfigFlowResult = await self._async_finish()  # type: ignore[attr-defined]
-            return result
+            return await self._async_finish()
         if user_input is not None and self._addon_plan is not None:
             try:
                 return await self._async_addon_apply(self._addon_plan)
@@ -157,7 +160,7 @@ class AddonFlowMixin(_Base):
         the CA made for this flow is kept for the retry and removed if the flow is left.
         """
         if self._addon_result is None:
-            self._addon_result = await self._async_finish()  # type: ignore[attr-defined]
+            self._addon_result = await self._async_finish()
             # Not created until this step returns it: async_remove cleans up if abandoned.
             self._entry_created = False
         store_id = self._data[CONF_STORE_ID]

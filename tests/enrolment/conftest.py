@@ -1,19 +1,21 @@
-"""Shared fixtures: a PKI store with a CA, an issuer and a journal that records every step."""
+"""Shared fixtures: a PKI store with a CA, an issuer and a journal that records every step.
+
+The classes behind them are in helpers.py; they are named here too because the fault and
+fuzz tests import them from this module.
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
-from custom_components.tasmota_tls.discovery import TasmotaDevice
-from custom_components.tasmota_tls.enrolment import EnrolmentRecord
-from custom_components.tasmota_tls.pki import IssuedCredential, PkiStore
+from custom_components.tasmota_tls.pki import PkiStore
 from tests.helpers.mosquitto import mosquitto_factory  # noqa: F401 (a fixture for these tests)
 
-PASSPHRASE = "correct horse battery staple"
+from .helpers import PASSPHRASE, Issued, JournalLog, device_for
+
+__all__ = ["PASSPHRASE", "Issued", "JournalLog", "device_for"]
 
 
 @pytest.fixture(scope="session")
@@ -23,76 +25,20 @@ def pki_store(tmp_path_factory: pytest.TempPathFactory) -> PkiStore:
     return store
 
 
-class Issued:
-    """An Issuer that remembers what it handed out (so tests can look for leaks)."""
-
-    def __init__(self, store: PkiStore, name: str, topic: str) -> None:
-        self.store, self.name, self.topic = store, name, topic
-        self.credentials: list[IssuedCredential] = []
-
-    async def __call__(self) -> IssuedCredential:
-        credential = self.store.issue_device(
-            PASSPHRASE, self.name, topic=self.topic, command_topic=f"cmnd/{self.topic}/TLSKey2"
-        )
-        self.credentials.append(credential)
-        return credential
-
-    def secrets(self) -> list[str]:
-        """Every text that must never appear in a record, log or error."""
-        found: list[str] = []
-        for credential in self.credentials:
-            assert credential.payloads is not None
-            found += [credential.payloads.tlskey1, credential.payloads.tlskey2[:40]]
-        return found
-
-
 @pytest.fixture
 def make_issuer(pki_store: PkiStore) -> Callable[[str, str], Issued]:
     return lambda name, topic: Issued(pki_store, name, topic)
 
 
-class JournalLog:
-    """A Journal that keeps every record as the integration would store it (JSON)."""
-
-    def __init__(self) -> None:
-        self.saved: list[dict[str, Any]] = []
-
-    async def __call__(self, record: EnrolmentRecord) -> None:
-        data = record.to_dict()
-        json.dumps(data)  # must be storable as JSON
-        self.saved.append(data)
-
-    @property
-    def steps(self) -> list[str]:
-        return [entry["step"] for entry in self.saved]
-
-    @property
-    def last(self) -> EnrolmentRecord:
-        return EnrolmentRecord.from_dict(self.saved[-1])
-
-    def text(self) -> str:
-        return json.dumps(self.saved)
+@pytest.fixture
+def issuer(make_issuer: Callable[[str, str], Issued]) -> Issued:
+    """The issuer of the scripted device "plug"."""
+    return make_issuer("plug", "plug")
 
 
 @pytest.fixture
 def journal() -> JournalLog:
     return JournalLog()
-
-
-def device_for(topic: str, ip: str, mac: str = "A4CF12ABCDEF") -> TasmotaDevice:
-    return TasmotaDevice(
-        mac=mac,
-        ip=ip,
-        topic=topic,
-        full_topic="%prefix%/%topic%/",
-        prefixes=("cmnd", "stat", "tele"),
-        hostname=f"{topic}-1234",
-        name=topic,
-        firmware="14.5.0",
-        model="Sonoff Basic",
-        online_payload="Online",
-        offline_payload="Offline",
-    )
 
 
 # Fixtures of virtual_world.py, imported here so every test module can use them.

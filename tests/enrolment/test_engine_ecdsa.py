@@ -25,7 +25,7 @@ from tests.helpers.bearssl_client import (
     build_client_with_headers,
 )
 
-from .conftest import PASSPHRASE, Issued, JournalLog
+from .helpers import PASSPHRASE, Issued, JournalLog
 from .virtual_world import (
     BROKER_NAME,
     USER_RULE,

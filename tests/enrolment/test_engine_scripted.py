@@ -1,55 +1,35 @@
-"""The engine against a scripted firmware (tests/enrolment/fake_firmware.py).
+"""Enrolment against a scripted firmware (tests/enrolment/fake_firmware.py).
 
-Fast checks of every branch: the real-broker tests (test_engine_virtual.py) prove
-the same flows against virtual_tasmota on Mosquitto with TLS.
+Fast checks of every branch of enrol(): the steps up to the switch (steps.py) and the
+wait after it (waits.py). The real-broker tests (test_engine_virtual.py) prove the same
+flows against virtual_tasmota on Mosquitto with TLS; resume and renew have their own
+modules.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from custom_components.tasmota_tls.enrolment import (
-    Enroller,
-    EnrolmentError,
-    EnrolmentOptions,
-    EnrolmentRecord,
-    EnrolmentStep,
-)
+from custom_components.tasmota_tls.enrolment import Enroller, EnrolmentError, EnrolmentStep
 from custom_components.tasmota_tls.pki import SizeLimitError
 
-from .conftest import Issued, JournalLog, device_for
 from .fake_firmware import FakeTasmota, Rule
-
-BROKER = "127.0.0.1"
-TLS_PORT = 8883
-FINGERPRINT = " ".join(["AB"] * 20)
-USER_RULE = "ON Power1#State DO Publish stat/plug/x %value% ENDON"
-
-
-def options(**changes: object) -> EnrolmentOptions:
-    values: dict[str, object] = {
-        "broker_host": BROKER,
-        "broker_port": TLS_PORT,
-        "fingerprint": FINGERPRINT,
-        "step_timeout": 2.0,
-        "poll_interval": 0.05,
-        "rollback_minutes": 1,
-        "wait_online_timeout": 5.0,
-    }
-    values.update(changes)
-    return EnrolmentOptions(**values)  # type: ignore[arg-type]
-
-
-def tls_only(host: str, port: int, tls: bool) -> bool:
-    return (port == TLS_PORT) == tls
-
-
-def plain_only(host: str, port: int, tls: bool) -> bool:
-    return not tls and port == 1883
+from .helpers import Issued, JournalLog, device_for
+from .scripted import (
+    BROKER,
+    DEVICE,
+    FINGERPRINT,
+    TLS_PORT,
+    USER_RULE,
+    assert_no_secrets,
+    options,
+    plain_only,
+    tls_only,
+)
 
 
 @pytest.fixture
@@ -58,20 +38,6 @@ async def firmware() -> AsyncIterator[FakeTasmota]:
     fake.rules[2] = Rule(text=USER_RULE, enabled=True)
     yield fake
     await fake.close()
-
-
-@pytest.fixture
-def issuer(make_issuer: Callable[[str, str], Issued]) -> Issued:
-    return make_issuer("plug", "plug")
-
-
-DEVICE = device_for("plug", "127.0.0.2")
-
-
-def assert_no_secrets(issuer: Issued, *texts: str) -> None:
-    for secret in issuer.secrets():
-        for text in texts:
-            assert secret not in text
 
 
 async def test_happy_path_over_http(
@@ -247,138 +213,3 @@ async def test_device_unreachable_over_http(issuer: Issued, journal: JournalLog)
     with pytest.raises(EnrolmentError) as caught:
         await Enroller(firmware, options()).enrol(elsewhere, issuer, journal)
     assert caught.value.reason == "http_unreachable"
-
-
-# ------------------------------------------------------------------- resume
-
-
-def record_at(step: EnrolmentStep, previous: dict[str, object]) -> EnrolmentRecord:
-    record = EnrolmentRecord.start(DEVICE.mac)
-    record.step = step
-    record.serial = "abc123"
-    record.previous = previous
-    return record
-
-
-PREVIOUS = {
-    "mqtt_host": "127.0.0.1",
-    "mqtt_port": 1883,
-    "tls": False,
-    "fingerprint_validation": False,
-    "fingerprint1": None,
-    "rule": {"text": USER_RULE, "enabled": True, "once": False, "stop_on_error": False},
-}
-
-
-async def test_resume_finds_the_device_on_tls_and_disarms(journal: JournalLog) -> None:
-    firmware = FakeTasmota(mqtt_port=TLS_PORT, so103=True, connected=True)
-    firmware.rules[2] = Rule(text="ON System#Init DO RuleTimer3 60 ENDON", enabled=True)
-    record = await Enroller(firmware, options()).resume(
-        DEVICE, record_at(EnrolmentStep.WAIT_ONLINE, PREVIOUS), journal
-    )
-    await firmware.close()
-    assert record.step == EnrolmentStep.DONE
-    assert firmware.rules[2] == Rule(text=USER_RULE, enabled=True)
-    assert journal.steps[-2:] == ["disarm", "done"]
-
-
-async def test_resume_after_rollback_marks_failed(journal: JournalLog) -> None:
-    firmware = FakeTasmota(connected=True)  # back on 1883 plain
-    record = await Enroller(firmware, options()).resume(
-        DEVICE, record_at(EnrolmentStep.SWITCH, PREVIOUS), journal
-    )
-    await firmware.close()
-    assert record.step == EnrolmentStep.FAILED and record.reason == "rolled_back"
-    assert firmware.rules[2] == Rule(text=USER_RULE, enabled=True)
-
-
-async def test_resume_while_armed_disarms(journal: JournalLog) -> None:
-    firmware = FakeTasmota()
-    firmware.rules[2] = Rule(text="ON System#Init DO RuleTimer3 60 ENDON", enabled=True)
-    record = await Enroller(firmware, options()).resume(
-        DEVICE, record_at(EnrolmentStep.ARM_ROLLBACK, PREVIOUS), journal
-    )
-    assert record.step == EnrolmentStep.FAILED and record.reason == "interrupted"
-    assert firmware.rules[2] == Rule(text=USER_RULE, enabled=True)
-
-
-async def test_resume_before_the_switch_only_marks_failed(journal: JournalLog) -> None:
-    firmware = FakeTasmota()
-    record = await Enroller(firmware, options()).resume(
-        DEVICE, record_at(EnrolmentStep.SEND_CERT, PREVIOUS), journal
-    )
-    assert record.step == EnrolmentStep.FAILED and record.reason == "interrupted"
-    assert record.failed_step == EnrolmentStep.SEND_CERT
-    assert firmware.http_commands == [] and journal.last.step == EnrolmentStep.FAILED
-
-
-async def test_resume_with_a_damaged_record_marks_failed(journal: JournalLog) -> None:
-    firmware = FakeTasmota()
-    damaged = record_at(EnrolmentStep.WAIT_ONLINE, {"mqtt_host": "127.0.0.1"})
-    record = await Enroller(firmware, options()).resume(DEVICE, damaged, journal)
-    assert record.step == EnrolmentStep.FAILED and record.reason == "interrupted"
-
-
-async def test_resume_of_a_finished_record_does_nothing(journal: JournalLog) -> None:
-    firmware = FakeTasmota()
-    done = record_at(EnrolmentStep.DONE, PREVIOUS)
-    assert await Enroller(firmware, options()).resume(DEVICE, done, journal) == done
-    assert journal.saved == [] and firmware.http_commands == []
-
-
-async def test_record_round_trips_through_json() -> None:
-    record = record_at(EnrolmentStep.WAIT_ONLINE, PREVIOUS)
-    record.failed_step = EnrolmentStep.SWITCH
-    assert EnrolmentRecord.from_dict(record.to_dict() | {"future_field": 1}) == record
-
-
-async def test_resume_of_a_renewal(journal: JournalLog) -> None:
-    firmware = FakeTasmota(mqtt_port=TLS_PORT, so103=True, key_len=32, cert_len=400)
-    record = EnrolmentRecord.start(DEVICE.mac, operation="renew")
-    record.previous = {"mqtt_host": BROKER, "mqtt_port": TLS_PORT}
-    record.step = EnrolmentStep.WAIT_ONLINE
-    finished = await Enroller(firmware, options()).resume(DEVICE, record, journal)
-    assert finished.step == EnrolmentStep.DONE
-
-    record.step = EnrolmentStep.SEND_CERT
-    interrupted = await Enroller(firmware, options()).resume(DEVICE, record, journal)
-    assert interrupted.step == EnrolmentStep.FAILED and interrupted.reason == "interrupted"
-    await firmware.close()
-
-
-# ------------------------------------------------------------------- renew
-
-
-async def test_renew_loads_new_key_and_reconnects(issuer: Issued, journal: JournalLog) -> None:
-    firmware = FakeTasmota(
-        mqtt_port=TLS_PORT, so103=True, accepts=tls_only, key_len=32, cert_len=400
-    )
-    try:
-        record = await Enroller(firmware, options()).renew(DEVICE, issuer, journal)
-    finally:
-        await firmware.close()
-    credential = issuer.credentials[0]
-    assert credential.payloads is not None
-    assert record.step == EnrolmentStep.DONE and record.operation == "renew"
-    assert firmware.cert_len == credential.payloads.der_bytes
-    assert firmware.restarts == 1 and firmware.tls_active
-    assert record.serial == credential.entry.serial
-
-
-async def test_renew_refuses_a_device_not_on_tls(issuer: Issued, journal: JournalLog) -> None:
-    firmware = FakeTasmota()
-    with pytest.raises(EnrolmentError) as caught:
-        await Enroller(firmware, options()).renew(DEVICE, issuer, journal)
-    assert caught.value.reason == "not_enrolled" and issuer.credentials == []
-
-
-async def test_renew_that_never_comes_back_times_out(issuer: Issued, journal: JournalLog) -> None:
-    firmware = FakeTasmota(mqtt_port=TLS_PORT, so103=True, accepts=lambda *_: False)
-    try:
-        with pytest.raises(EnrolmentError) as caught:
-            await Enroller(firmware, options(wait_online_timeout=0.5)).renew(
-                DEVICE, issuer, journal
-            )
-    finally:
-        await firmware.close()
-    assert caught.value.reason == "timeout" and caught.value.step == EnrolmentStep.WAIT_ONLINE

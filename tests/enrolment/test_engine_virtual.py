@@ -18,7 +18,7 @@ from custom_components.tasmota_tls.enrolment import (
 )
 from virtual_tasmota import DeviceFaults
 
-from .conftest import JournalLog
+from .helpers import JournalLog
 from .virtual_world import BROKER_NAME, USER_RULE, mqtt_settings, rule_slot, set_user_rule
 
 

@@ -21,7 +21,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.tasmota_tls.enrolment import Enroller, EnrolmentError, EnrolmentStep
 from custom_components.tasmota_tls.enrolment.ha_transport import HomeAssistantTransport
 
-from .conftest import JournalLog
+from .helpers import JournalLog
 from .virtual_world import USER_RULE, World, mqtt_settings, rule_slot, set_user_rule
 
 

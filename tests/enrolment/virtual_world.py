@@ -25,7 +25,7 @@ from tests.helpers.mosquitto import PLAIN_LISTENER, TLS_LISTENER, MosquittoBroke
 from tests.helpers.plain_transport import PlainTransport
 from virtual_tasmota import DeviceFaults, Fleet, VirtualDevice
 
-from .conftest import PASSPHRASE, Issued
+from .helpers import PASSPHRASE, Issued
 
 BROKER_NAME = "localhost"  # the device's MqttHost; the broker certificate names it
 USER_RULE = "ON Power1#State DO Publish stat/x/power %value% ENDON"

@@ -15,19 +15,18 @@ from typing import Any
 from unittest.mock import patch
 
 import pytest
-from homeassistant.config_entries import SOURCE_USER, ConfigEntryState, ConfigFlowResult
+from homeassistant.config_entries import ConfigEntryState, ConfigFlowResult
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.tasmota_tls import broker_check
-from custom_components.tasmota_tls.const import DOMAIN
 from tests.helpers.mosquitto import PLAIN_LISTENER, MosquittoBroker, free_port
 from virtual_tasmota import Fleet
 
-pytestmark = pytest.mark.usefixtures("mock_setup_entry", "mock_hass_config")
+from .flow_helpers import ca_form, default_of, start
 
-PASSPHRASE = "broker step passphrase"
+pytestmark = pytest.mark.usefixtures("mock_setup_entry", "mock_hass_config")
 
 
 @pytest.fixture(autouse=True)
@@ -76,31 +75,15 @@ async def broker_and_devices(
 
 async def to_broker_step(hass: HomeAssistant) -> tuple[ConfigFlowResult, float]:
     """Through the menu and create_ca; returns the broker form and how long the probe took."""
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "create_ca"}
-    )
+    result = await start(hass, "create_ca")
     started = time.monotonic()
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        {
-            "ca_name": "Broker step CA",
-            "ca_algorithm": "ec",
-            "custody": "unattended",
-            "passphrase": PASSPHRASE,
-            "passphrase_confirm": PASSPHRASE,
-        },
+        result["flow_id"], ca_form(ca_name="Broker step CA")
     )
     elapsed = time.monotonic() - started
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "broker"
     return result, elapsed
-
-
-def default_of(result: ConfigFlowResult, key: str) -> Any:
-    schema = result["data_schema"]
-    assert schema is not None
-    return next(k for k in schema.schema if k == key).default()
 
 
 async def test_typo_in_the_broker_name_warns(

@@ -5,18 +5,15 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from unittest.mock import AsyncMock
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from homeassistant.config_entries import SOURCE_MQTT, SOURCE_USER
+from homeassistant.config_entries import SOURCE_MQTT, ConfigFlowResult
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.tasmota_tls.const import (
@@ -39,39 +36,33 @@ from custom_components.tasmota_tls.const import (
     CONF_WEB_PASSWORD,
     DOMAIN,
 )
+from custom_components.tasmota_tls.pki.limits import MAX_COMMON_NAME_CHARS
+from tests.helpers.constants import MAC
 
-from .conftest import CaFiles, discovery_payload, make_ca
+from .flow_helpers import (
+    BROKER,
+    PASSPHRASE,
+    CaFiles,
+    ca_form,
+    default_of,
+    discovery_info,
+    discovery_payload,
+    make_ca,
+    pem_form,
+    sha256_of,
+    start,
+    store_path,
+    stores,
+)
 from .mqtt_bus import MqttBus
 
 pytestmark = pytest.mark.usefixtures("mock_setup_entry", "broker_answers")
 
-PASSPHRASE = "correct horse battery"
-BROKER = {CONF_BROKER_HOST: "mqtt.home.lan", CONF_BROKER_PORT: 8883}
 
-
-def store_path(config_dir: Path, entry_data: Mapping[str, Any]) -> Path:
-    return config_dir / ".storage" / "tasmota_tls" / entry_data[CONF_STORE_ID]
-
-
-def stores(config_dir: Path) -> list[Path]:
-    """CA stores on disk (none before the first import)."""
-    folder = config_dir / ".storage" / "tasmota_tls"
-    return list(folder.iterdir()) if folder.exists() else []
-
-
-def sha256_of(cert_pem: str) -> str:
-    return x509.load_pem_x509_certificate(cert_pem.encode()).fingerprint(hashes.SHA256()).hex()
-
-
-async def start(hass: HomeAssistant, choice: str) -> Any:
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["create_ca", "import_easyrsa", "import_pem"]
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": choice}
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == choice
+async def to_broker(hass: HomeAssistant, flow_id: str) -> ConfigFlowResult:
+    """A valid create_ca form: the flow goes on to the broker step."""
+    result = await hass.config_entries.flow.async_configure(flow_id, ca_form())
+    assert result["step_id"] == "broker"
     return result
 
 
@@ -81,14 +72,7 @@ async def test_create_ca_unattended(
     """A new CA is created at the end; unattended custody keeps the passphrase."""
     result = await start(hass, "create_ca")
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        {
-            "ca_name": "My Home CA",
-            "ca_algorithm": "rsa",
-            CONF_CUSTODY: "unattended",
-            CONF_PASSPHRASE: PASSPHRASE,
-            "passphrase_confirm": PASSPHRASE,
-        },
+        result["flow_id"], ca_form(ca_name="My Home CA", ca_algorithm="rsa")
     )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "broker"
@@ -121,14 +105,7 @@ async def test_create_ca_attended_keeps_no_passphrase(
     """Attended custody never stores the passphrase, yet the key is encrypted with it."""
     result = await start(hass, "create_ca")
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        {
-            "ca_name": "EC CA",
-            "ca_algorithm": "ec",
-            CONF_CUSTODY: "attended",
-            CONF_PASSPHRASE: PASSPHRASE,
-            "passphrase_confirm": PASSPHRASE,
-        },
+        result["flow_id"], ca_form(ca_name="EC CA", custody="attended")
     )
     result = await hass.config_entries.flow.async_configure(result["flow_id"], BROKER)
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -138,36 +115,42 @@ async def test_create_ca_attended_keeps_no_passphrase(
     assert b"ENCRYPTED" in key_pem
 
 
-async def test_create_ca_form_errors(hass: HomeAssistant) -> None:
+@pytest.mark.parametrize(
+    ("changes", "errors"),
+    [
+        pytest.param(
+            {
+                "ca_name": "  ",
+                "ca_algorithm": "rsa",
+                "passphrase": "short",
+                "passphrase_confirm": "short",
+            },
+            {"ca_name": "invalid_ca_name", CONF_PASSPHRASE: "passphrase_too_short"},
+            id="blank-name-short-passphrase",
+        ),
+        pytest.param(
+            {"ca_name": "C" * (MAX_COMMON_NAME_CHARS + 1)},
+            {"ca_name": "invalid_ca_name"},
+            id="name-too-long",
+        ),
+    ],
+)
+async def test_create_ca_form_errors(
+    hass: HomeAssistant, changes: dict[str, Any], errors: dict[str, str]
+) -> None:
     result = await start(hass, "create_ca")
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        {
-            "ca_name": "  ",
-            "ca_algorithm": "rsa",
-            CONF_CUSTODY: "unattended",
-            CONF_PASSPHRASE: "short",
-            "passphrase_confirm": "short",
-        },
-    )
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], ca_form(**changes))
     assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {
-        "ca_name": "invalid_ca_name",
-        CONF_PASSPHRASE: "passphrase_too_short",
-    }
+    assert result["errors"] == errors
 
 
 async def test_create_ca_passphrase_must_be_confirmed(hass: HomeAssistant) -> None:
     """A typo in a new CA's passphrase would lock its key away: it is typed twice."""
     result = await start(hass, "create_ca")
-    assert "passphrase_confirm" in result["data_schema"].schema
-    values = {
-        "ca_name": "CA",
-        "ca_algorithm": "ec",
-        CONF_CUSTODY: "unattended",
-        CONF_PASSPHRASE: PASSPHRASE,
-        "passphrase_confirm": PASSPHRASE + "x",
-    }
+    form = result["data_schema"]
+    assert form is not None
+    assert "passphrase_confirm" in form.schema
+    values = ca_form(passphrase_confirm=PASSPHRASE + "x")
     result = await hass.config_entries.flow.async_configure(result["flow_id"], values)
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"passphrase_confirm": "passphrase_mismatch"}
@@ -183,16 +166,7 @@ async def test_create_ca_passphrase_must_be_confirmed(hass: HomeAssistant) -> No
 
 async def test_broker_host_validated(hass: HomeAssistant) -> None:
     result = await start(hass, "create_ca")
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        {
-            "ca_name": "CA",
-            "ca_algorithm": "ec",
-            CONF_CUSTODY: "unattended",
-            CONF_PASSPHRASE: PASSPHRASE,
-            "passphrase_confirm": PASSPHRASE,
-        },
-    )
+    result = await to_broker(hass, result["flow_id"])
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_BROKER_HOST: "not a host!", CONF_BROKER_PORT: 8883}
     )
@@ -212,27 +186,23 @@ async def test_import_pem(hass: HomeAssistant, config_dir: Path) -> None:
     other = make_ca("Other CA")
     result = await start(hass, "import_pem")
     flow_id = result["flow_id"]
-
-    def submit(cert: str, key: str, passphrase: str) -> Any:
-        return hass.config_entries.flow.async_configure(
-            flow_id,
-            {
-                "certificate_pem": cert,
-                "key_pem": key,
-                CONF_CUSTODY: "unattended",
-                CONF_PASSPHRASE: passphrase,
-            },
-        )
-
-    result = await submit("not a certificate", ca.key_pem, ca.passphrase)
-    assert result["errors"] == {"certificate_pem": "invalid_certificate"}
-    result = await submit(ca.cert_pem, ca.key_pem, "wrong passphrase")
-    assert result["errors"] == {"base": "wrong_passphrase"}
-    result = await submit(ca.cert_pem, other.key_pem, other.passphrase)
-    assert result["errors"] == {"base": "import_failed"}
+    refused = [
+        (
+            pem_form(ca, certificate_pem="not a certificate"),
+            {"certificate_pem": "invalid_certificate"},
+        ),
+        (pem_form(ca, passphrase="wrong passphrase"), {"base": "wrong_passphrase"}),
+        (
+            pem_form(ca, key_pem=other.key_pem, passphrase=other.passphrase),
+            {"base": "import_failed"},
+        ),
+    ]
+    for values, errors in refused:
+        result = await hass.config_entries.flow.async_configure(flow_id, values)
+        assert result["errors"] == errors
     # A failed import leaves no store behind.
     assert stores(config_dir) == []
-    result = await submit(ca.cert_pem, ca.key_pem, ca.passphrase)
+    result = await hass.config_entries.flow.async_configure(flow_id, pem_form(ca))
     assert result["step_id"] == "broker"
     result = await hass.config_entries.flow.async_configure(flow_id, BROKER)
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -246,32 +216,15 @@ async def test_same_ca_twice_is_refused(hass: HomeAssistant, config_dir: Path) -
     ca = make_ca()
     MockConfigEntry(domain=DOMAIN, unique_id=sha256_of(ca.cert_pem), data={}).add_to_hass(hass)
     result = await start(hass, "import_pem")
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        {
-            "certificate_pem": ca.cert_pem,
-            "key_pem": ca.key_pem,
-            CONF_CUSTODY: "unattended",
-            CONF_PASSPHRASE: ca.passphrase,
-        },
-    )
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], pem_form(ca))
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
     assert stores(config_dir) == []
 
 
 async def test_abandoned_flow_removes_its_store(hass: HomeAssistant, config_dir: Path) -> None:
-    ca = make_ca()
     result = await start(hass, "import_pem")
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        {
-            "certificate_pem": ca.cert_pem,
-            "key_pem": ca.key_pem,
-            CONF_CUSTODY: "unattended",
-            CONF_PASSPHRASE: ca.passphrase,
-        },
-    )
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], pem_form(make_ca()))
     assert len(stores(config_dir)) == 1
     hass.config_entries.flow.async_abort(result["flow_id"])
     await hass.async_block_till_done(wait_background_tasks=True)
@@ -302,23 +255,23 @@ def easyrsa_pki(base: Path, passphrase: str) -> Path:
 
 async def test_import_easyrsa(hass: HomeAssistant, config_dir: Path, tmp_path: Path) -> None:
     pki = await hass.async_add_executor_job(easyrsa_pki, tmp_path, PASSPHRASE)
+    (tmp_path / "empty").mkdir()
     result = await start(hass, "import_easyrsa")
     flow_id = result["flow_id"]
 
-    def submit(path: str, passphrase: str) -> Any:
-        return hass.config_entries.flow.async_configure(
-            flow_id, {"pki_path": path, CONF_CUSTODY: "attended", CONF_PASSPHRASE: passphrase}
-        )
+    def form(path: Path, passphrase: str = PASSPHRASE) -> dict[str, Any]:
+        return {"pki_path": str(path), CONF_CUSTODY: "attended", CONF_PASSPHRASE: passphrase}
 
-    # A path with no folder is said as such, apart from a folder without ca.crt.
-    result = await submit(str(tmp_path / "nowhere"), PASSPHRASE)
-    assert result["errors"] == {"pki_path": "pki_folder_missing"}
-    (tmp_path / "empty").mkdir()
-    result = await submit(str(tmp_path / "empty"), PASSPHRASE)
-    assert result["errors"] == {"pki_path": "pki_not_found"}
-    result = await submit(str(pki), "wrong passphrase")
-    assert result["errors"] == {"base": "wrong_passphrase"}
-    result = await submit(str(pki), PASSPHRASE)
+    refused = [
+        # A path with no folder is said as such, apart from a folder without ca.crt.
+        (form(tmp_path / "nowhere"), {"pki_path": "pki_folder_missing"}),
+        (form(tmp_path / "empty"), {"pki_path": "pki_not_found"}),
+        (form(pki, "wrong passphrase"), {"base": "wrong_passphrase"}),
+    ]
+    for values, errors in refused:
+        result = await hass.config_entries.flow.async_configure(flow_id, values)
+        assert result["errors"] == errors
+    result = await hass.config_entries.flow.async_configure(flow_id, form(pki))
     assert result["step_id"] == "broker"
     result = await hass.config_entries.flow.async_configure(flow_id, BROKER)
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -340,80 +293,48 @@ async def test_import_easyrsa_incomplete_folder(hass: HomeAssistant, tmp_path: P
     assert result["errors"] == {"base": "import_failed"}
 
 
-async def create_entry_through_flow(hass: HomeAssistant, flow_id: str) -> Any:
-    result = await hass.config_entries.flow.async_configure(
-        flow_id,
-        {
-            "ca_name": "CA",
-            "ca_algorithm": "ec",
-            CONF_CUSTODY: "unattended",
-            CONF_PASSPHRASE: PASSPHRASE,
-            "passphrase_confirm": PASSPHRASE,
-        },
-    )
-    assert result["step_id"] == "broker"
-    return result
-
-
-async def test_broker_name_differs_from_devices_mqtthost(
-    hass: HomeAssistant, mqtt_bus: MqttBus
+@pytest.mark.parametrize(
+    ("reported", "warned"),
+    [
+        # Devices report MqttHost 192.168.1.5 (Status 6): entering another name warns first.
+        pytest.param("192.168.1.5", True, id="differs"),
+        pytest.param("mqtt.home.lan", False, id="matches"),
+    ],
+)
+async def test_broker_name_against_the_devices_mqtthost(
+    hass: HomeAssistant, mqtt_bus: MqttBus, reported: str, warned: bool
 ) -> None:
-    """Devices report MqttHost 192.168.1.5 (Status 6); entering another name warns first."""
-    mqtt_bus.retain("tasmota/discovery/A4CF12ABCDEF/config", discovery_payload())
+    mqtt_bus.retain(f"tasmota/discovery/{MAC}/config", discovery_payload())
 
     def device(topic: str, payload: str) -> list[tuple[str, str]] | None:
         if topic == "cmnd/plug_abcdef/Status" and payload == "6":
-            status = {"StatusMQT": {"MqttHost": "192.168.1.5", "MqttPort": 1883, "MqttTLS": 0}}
+            status = {"StatusMQT": {"MqttHost": reported, "MqttPort": 1883, "MqttTLS": 0}}
             return [("stat/plug_abcdef/STATUS6", json.dumps(status))]
         return None
 
     mqtt_bus.responders.append(device)
     result = await start(hass, "create_ca")
-    result = await create_entry_through_flow(hass, result["flow_id"])
+    result = await to_broker(hass, result["flow_id"])
     # The probe's answer is the default broker host.
-    schema_host = next(k for k in result["data_schema"].schema if k == CONF_BROKER_HOST)
-    assert schema_host.default() == "192.168.1.5"
+    assert default_of(result, CONF_BROKER_HOST) == reported
     result = await hass.config_entries.flow.async_configure(result["flow_id"], BROKER)
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "broker_mismatch"
-    assert result["description_placeholders"] == {
-        "broker_host": "mqtt.home.lan",
-        "broker_port": "8883",
-        "reported_hosts": "192.168.1.5",
-    }
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    if warned:
+        assert result["type"] is FlowResultType.FORM
+        assert result["step_id"] == "broker_mismatch"
+        assert result["description_placeholders"] == {
+            "broker_host": "mqtt.home.lan",
+            "broker_port": "8883",
+            "reported_hosts": reported,
+        }
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_BROKER_HOST] == "mqtt.home.lan"
-
-
-async def test_broker_name_matching_devices_goes_straight_through(
-    hass: HomeAssistant, mqtt_bus: MqttBus
-) -> None:
-    mqtt_bus.retain("tasmota/discovery/A4CF12ABCDEF/config", discovery_payload())
-    mqtt_bus.responders.append(
-        lambda topic, payload: (
-            [("stat/plug_abcdef/STATUS6", json.dumps({"StatusMQT": {"MqttHost": "mqtt.home.lan"}}))]
-            if topic == "cmnd/plug_abcdef/Status"
-            else None
-        )
-    )
-    result = await start(hass, "create_ca")
-    result = await create_entry_through_flow(hass, result["flow_id"])
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], BROKER)
-    assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
 async def test_mqtt_discovery_offers_the_integration(
     hass: HomeAssistant, mqtt_bus: MqttBus
 ) -> None:
-    info = MqttServiceInfo(
-        topic="tasmota/discovery/A4CF12ABCDEF/config",
-        payload=discovery_payload(),
-        qos=0,
-        retain=True,
-        subscribed_topic="tasmota/discovery/#",
-        timestamp=0,
-    )
+    info = discovery_info()
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_MQTT}, data=info
     )
@@ -430,7 +351,7 @@ async def test_mqtt_discovery_offers_the_integration(
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"next_step_id": "create_ca"}
     )
-    result = await create_entry_through_flow(hass, result["flow_id"])
+    result = await to_broker(hass, result["flow_id"])
     result = await hass.config_entries.flow.async_configure(result["flow_id"], BROKER)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     # The CA's fingerprint replaced the temporary discovery ID.
@@ -440,33 +361,23 @@ async def test_mqtt_discovery_offers_the_integration(
     assert len(unique_id) == 64
 
 
-async def test_mqtt_discovery_aborts(hass: HomeAssistant, mqtt_bus: MqttBus) -> None:
-    removed = MqttServiceInfo(
-        topic="tasmota/discovery/A4CF12ABCDEF/config",
-        payload="",
-        qos=0,
-        retain=True,
-        subscribed_topic="tasmota/discovery/#",
-        timestamp=0,
-    )
+@pytest.mark.parametrize(
+    ("payload", "configured", "reason"),
+    [
+        pytest.param("", False, "invalid_discovery_info", id="removed-device"),
+        pytest.param(None, True, "already_configured", id="entry-exists"),
+    ],
+)
+async def test_mqtt_discovery_aborts(
+    hass: HomeAssistant, mqtt_bus: MqttBus, payload: str | None, configured: bool, reason: str
+) -> None:
+    if configured:
+        MockConfigEntry(domain=DOMAIN, unique_id="abc", data={}).add_to_hass(hass)
     result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_MQTT}, data=removed
-    )
-    assert result["reason"] == "invalid_discovery_info"
-    MockConfigEntry(domain=DOMAIN, unique_id="abc", data={}).add_to_hass(hass)
-    info = MqttServiceInfo(
-        topic="tasmota/discovery/A4CF12ABCDEF/config",
-        payload=discovery_payload(),
-        qos=0,
-        retain=True,
-        subscribed_topic="tasmota/discovery/#",
-        timestamp=0,
-    )
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_MQTT}, data=info
+        DOMAIN, context={"source": SOURCE_MQTT}, data=discovery_info(payload)
     )
     assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "already_configured"
+    assert result["reason"] == reason
 
 
 async def test_reconfigure_broker(hass: HomeAssistant) -> None:

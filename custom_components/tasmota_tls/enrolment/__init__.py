@@ -23,6 +23,11 @@ fresh LWT Online and Status 6 with MqttTLS 1) -> DISARM (rule slot restored) ->
 DONE. Commands go over HTTP /cm by default (the key never crosses the broker),
 over MQTT when channel="mqtt" (never retained).
 
+Modules: engine (the three operations and their order), steps (the device steps up to
+the switch, and the disarm), waits (after the switch), commands (what is sent, and the
+checks of the replies), run (the journal before each step), watch, rollback, model.
+Submodules import their siblings directly, never this package.
+
 Transports: transport.Transport is the protocol; ha_transport.HomeAssistantTransport
 runs inside Home Assistant; tests/helpers/plain_transport.PlainTransport (aiohttp +
 paho-mqtt, not shipped) serves the tests on loopback. This package imports nothing from Home
