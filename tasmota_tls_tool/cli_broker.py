@@ -8,21 +8,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from custom_components.tasmota_tls.pki import dates
-from custom_components.tasmota_tls.pki.acl import (
+from custom_components.tasmota_tls.broker.acl import (
     DeviceTopics,
     default_device_topics,
     device_topics_from_discovery,
 )
-from custom_components.tasmota_tls.pki.crl_status import CrlStatus, crl_status, load_crl
-from custom_components.tasmota_tls.pki.limits import DEFAULT_TLS_PORT
-from custom_components.tasmota_tls.pki.mosquitto import (
+from custom_components.tasmota_tls.broker.crl_status import CrlStatus, crl_status, load_crl
+from custom_components.tasmota_tls.broker.mosquitto import (
     DEFAULT_PID_FILE,
     LAYOUTS,
     BundleResult,
     reload_broker,
     write_bundle,
 )
+from custom_components.tasmota_tls.pki import dates
+from custom_components.tasmota_tls.pki.limits import DEFAULT_TLS_PORT
 from custom_components.tasmota_tls.pki.store import PkiStore, utcnow
 
 from .cli import Handler

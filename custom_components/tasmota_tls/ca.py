@@ -43,8 +43,8 @@ def refresh_exported_crl(store: PkiStore, bundle_dir: Path) -> list[Path]:
     A revocation counts at the broker only once it reads the new CRL; this keeps
     the exported files current so a broker reload is all that is left to do.
     """
+    from .broker.mosquitto import LAYOUT_PATHS  # noqa: PLC0415
     from .pki.fsutil import atomic_write  # noqa: PLC0415
-    from .pki.mosquitto import LAYOUT_PATHS  # noqa: PLC0415
 
     crl = store.directory / "crl.pem"
     if not crl.is_file():
@@ -357,8 +357,8 @@ class CertificateAuthority:
         :meth:`async_stage_broker_key` (devices got its fingerprint first). Returns the
         bundle result and whether the broker key changed.
         """
+        from .broker.mosquitto import write_bundle  # noqa: PLC0415
         from .pki import broker_keys  # noqa: PLC0415
-        from .pki.mosquitto import write_bundle  # noqa: PLC0415
 
         def write() -> tuple[Any, bool]:
             broker = self.store.broker_certificate()

@@ -19,10 +19,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from custom_components.tasmota_tls.broker.acl import DeviceTopics, device_topics_from_discovery
+from custom_components.tasmota_tls.broker.mosquitto import BundleResult, write_bundle
 from custom_components.tasmota_tls.pki import PkiStore, key_from_scalar, private_scalar, profiles
-from custom_components.tasmota_tls.pki.acl import DeviceTopics, device_topics_from_discovery
 from custom_components.tasmota_tls.pki.keys import plain_pem
-from custom_components.tasmota_tls.pki.mosquitto import BundleResult, write_bundle
 from custom_components.tasmota_tls.pki.store import utcnow
 from tests.helpers.bearssl_client import ClientResult, client_command, parse_output, run_client
 from tests.helpers.mosquitto import BrokerFactory, MosquittoBroker, free_port

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from custom_components.tasmota_tls.pki.acl import (
+from custom_components.tasmota_tls.broker.acl import (
     DeviceTopics,
     check_isolation,
     default_device_topics,

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from custom_components.tasmota_tls.broker.acl import device_topics_from_discovery
+from custom_components.tasmota_tls.broker.mosquitto import write_bundle
 from custom_components.tasmota_tls.pki import PkiError
-from custom_components.tasmota_tls.pki.acl import device_topics_from_discovery
-from custom_components.tasmota_tls.pki.mosquitto import write_bundle
 from tests.helpers.mosquitto import BrokerFactory, free_port
 
 from .conftest import PASSPHRASE, discovery

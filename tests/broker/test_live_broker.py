@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from custom_components.tasmota_tls.pki import PkiStore
-from custom_components.tasmota_tls.pki.mosquitto import (
+from custom_components.tasmota_tls.broker.mosquitto import (
     BundleResult,
     Layout,
     reload_broker,
     write_bundle,
 )
+from custom_components.tasmota_tls.pki import PkiStore
 from custom_components.tasmota_tls.pki.trust_anchor import firmware_headers
 from tasmota_tls_tool.cli import main
 from tests.helpers.bearssl_client import EXIT_CLOSED, EXIT_OK, EXIT_TLS, build_client_with_headers

@@ -6,8 +6,8 @@ import argparse
 
 import pytest
 
+from custom_components.tasmota_tls.broker.acl import device_topics_from_discovery
 from custom_components.tasmota_tls.discovery import parse_discovery_config
-from custom_components.tasmota_tls.pki.acl import device_topics_from_discovery
 from custom_components.tasmota_tls.pki.topics import (
     TopicModel,
     denied_root,

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
+from ..pki.easyrsa import common_name as _name_cn
 from .acl import DeviceTopics
 from .crl_status import CrlStatus
-from .easyrsa import common_name as _name_cn
 
 # ESP8266 Tasmota offers only the first; the others serve ordinary TLS 1.2 clients.
 CIPHERS = "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305"

@@ -25,7 +25,13 @@ from typing import Literal, TypeAlias
 
 from cryptography.hazmat.primitives import serialization
 
-from . import bundle_text, dates
+from ..pki import dates
+from ..pki.errors import PkiError
+from ..pki.fsutil import KEY_MODE, PUBLIC_MODE, atomic_write
+from ..pki.keys import plain_pem
+from ..pki.limits import DEFAULT_TLS_PORT
+from ..pki.store import PkiStore, utcnow
+from . import bundle_text
 from .acl import (
     ADDON_SYSTEM_USERS,
     DEFAULT_DENY,
@@ -37,11 +43,6 @@ from .acl import (
 )
 from .bundle_text import ListenerSettings
 from .crl_status import CrlStatus, crl_status
-from .errors import PkiError
-from .fsutil import KEY_MODE, PUBLIC_MODE, atomic_write
-from .keys import plain_pem
-from .limits import DEFAULT_TLS_PORT
-from .store import PkiStore, utcnow
 
 Layout: TypeAlias = Literal["server", "ha-addon", "folder"]
 LAYOUTS: tuple[Layout, ...] = ("server", "ha-addon", "folder")
