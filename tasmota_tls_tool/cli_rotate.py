@@ -23,6 +23,7 @@ from custom_components.tasmota_tls.pki.fingerprint import (
 from custom_components.tasmota_tls.pki.limits import BROKER_DAYS, DEFAULT_TLS_PORT
 from custom_components.tasmota_tls.pki.store import PkiStore, utcnow
 from custom_components.tasmota_tls.pki.topics import DEFAULT_FULL_TOPIC, TopicModel, parse_prefixes
+from custom_components.tasmota_tls.pki.x509_names import common_name
 
 from .cli import Handler
 from .passphrase import CliError, add_passphrase_option, read_passphrase
@@ -104,12 +105,10 @@ def _send(
 
 
 def store_host(store: PkiStore) -> str:
-    from custom_components.tasmota_tls.pki.easyrsa import common_name  # noqa: PLC0415
-
     cert = store.broker_certificate()
     if cert is None:
         raise CliError("No broker certificate yet: run `broker HOST` first.")
-    return common_name(cert.subject)
+    return common_name(cert)
 
 
 def _current_rsa(store: PkiStore) -> str:

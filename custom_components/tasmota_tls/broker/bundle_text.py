@@ -5,9 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from cryptography import x509
-
-from ..pki.easyrsa import common_name as _name_cn
 from .acl import DeviceTopics
 from .crl_status import CrlStatus
 
@@ -31,10 +28,6 @@ class ListenerSettings:
     crl: CrlStatus
     broker_host: str
     broker_not_after: dt.datetime
-
-
-def common_name(cert: x509.Certificate) -> str:
-    return _name_cn(cert.subject)
 
 
 def render_conf(s: ListenerSettings) -> str:

@@ -31,6 +31,7 @@ from ..pki.fsutil import KEY_MODE, PUBLIC_MODE, atomic_write
 from ..pki.keys import plain_pem
 from ..pki.limits import DEFAULT_TLS_PORT
 from ..pki.store import PkiStore, utcnow
+from ..pki.x509_names import common_name
 from . import bundle_text
 from .acl import (
     ADDON_SYSTEM_USERS,
@@ -202,7 +203,7 @@ def write_bundle(
         devices=kept,
         skipped=skipped,
         crl=crl_status(crl, now),
-        broker_host=bundle_text.common_name(broker_cert),
+        broker_host=common_name(broker_cert),
         broker_not_after=dates.not_after(broker_cert),
     )
     out_dir = Path(out_dir)

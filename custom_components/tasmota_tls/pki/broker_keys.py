@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from . import easyrsa, profiles, storefs
+from . import profiles, storefs
 from .credentials import IssuedCredential, entry_for
 from .errors import NotFoundError, PkiError
 from .fsutil import KEY_MODE, atomic_write
 from .index import IndexEntry, Kind
 from .keys import PrivateKey, decrypt_key, encrypt_key, generate_key
 from .names import validate_common_name
+from .x509_names import common_name
 
 if TYPE_CHECKING:
     from .store import PkiStore
@@ -233,7 +234,7 @@ def _current(store: PkiStore) -> x509.Certificate:
 
 def _names(cert: x509.Certificate) -> tuple[str, list[str]]:
     """(host, extra names) as `broker HOST --san ...` was given them."""
-    host = easyrsa.common_name(cert.subject)
+    host = common_name(cert)
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
