@@ -15,7 +15,7 @@ from custom_components.tasmota_tls.pki.topics import (
     overlaps,
     parse_prefixes,
 )
-from tasmota_tls_tool.cli import _command_topic
+from tasmota_tls_tool.cli_pki import _command_topic
 
 from .conftest import discovery
 
