@@ -267,14 +267,8 @@ class CertificateAuthority:
         return credential
 
     async def async_revoke(self, passphrase: str, serial: str, reason: str) -> IndexEntry:
-        """Revoke one certificate and publish a fresh CRL."""
-
-        def revoke() -> IndexEntry:
-            entry = self.store.revoke(passphrase, serial, reason)
-            self.store.generate_crl(passphrase, days=CRL_DAYS)
-            return entry
-
-        entry = await self._run(revoke)
+        """Revoke one certificate; the store writes the new CRL with it (one CRL number)."""
+        entry = await self._run(self.store.revoke, passphrase, serial, reason)
         await self.async_refresh()
         return entry
 

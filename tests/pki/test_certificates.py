@@ -16,7 +16,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 from custom_components.tasmota_tls.pki import PkiStore
 from custom_components.tasmota_tls.pki.fingerprint import fingerprint_bytes, tasmota_fingerprint
 
-from .conftest import PASSPHRASE
+from .support import PASSPHRASE
 
 
 def openssl_verify(

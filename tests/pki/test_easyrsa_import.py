@@ -13,7 +13,7 @@ from cryptography import x509
 from custom_components.tasmota_tls.pki import PkiError, PkiStore, WrongPassphraseError
 from custom_components.tasmota_tls.pki.easyrsa import parse_index_line
 
-from .conftest import snapshot
+from .support import snapshot
 from .test_certificates import openssl_verify
 
 EASYRSA = Path("/usr/share/easy-rsa/easyrsa")
