@@ -13,7 +13,7 @@ from custom_components.tasmota_tls.broker.acl import (
 )
 from custom_components.tasmota_tls.pki.errors import PkiError
 
-from .conftest import discovery
+from .support import discovery
 
 
 def test_default_topics_give_exactly_the_devices_own_rules() -> None:

@@ -21,7 +21,7 @@ from custom_components.tasmota_tls.pki import PkiStore, WrongPassphraseError
 from custom_components.tasmota_tls.pki.errors import PkiError
 from custom_components.tasmota_tls.pki.store import utcnow
 
-from .conftest import PASSPHRASE, discovery, expired_crl_pem
+from .support import PASSPHRASE, discovery, expired_crl_pem
 
 
 def directives(text: str) -> list[tuple[str, str]]:

@@ -12,7 +12,7 @@ from custom_components.tasmota_tls.broker.crl_status import crl_status, load_crl
 from custom_components.tasmota_tls.pki import PkiStore
 from custom_components.tasmota_tls.pki.errors import PkiError
 
-from .conftest import PASSPHRASE
+from .support import PASSPHRASE
 
 MINUTE = dt.timedelta(minutes=1)
 

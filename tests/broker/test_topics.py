@@ -16,10 +16,10 @@ from custom_components.tasmota_tls.pki.topics import (
     parse_prefixes,
 )
 from tasmota_tls_tool.cli_pki import _command_topic
+from tests.helpers.constants import MAC
 
-from .conftest import discovery
+from .support import discovery
 
-MAC = "A4CF12ABCDEF"
 FULL_TOPICS = [
     "%prefix%/%topic%/",
     "%topic%/%prefix%/",
