@@ -18,7 +18,12 @@ REPO = Path(__file__).resolve().parent.parent
 INTEGRATION = "custom_components.tasmota_tls"
 
 
-def _register_integration_package() -> None:
+def _load_tool() -> None:
+    """Make the tool importable: the repository on the path, the integration's package bare.
+
+    Also what the benchmarks and the fault tests call before they import the core.
+    """
+    sys.path.insert(0, str(REPO))
     spec = importlib.util.spec_from_loader(INTEGRATION, loader=None, is_package=True)
     assert spec is not None and spec.submodule_search_locations is not None
     spec.submodule_search_locations.append(str(REPO / "custom_components" / "tasmota_tls"))
@@ -26,8 +31,7 @@ def _register_integration_package() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(REPO))
-    _register_integration_package()
+    _load_tool()
     from tasmota_tls_tool.cli import main
 
     sys.exit(main())
