@@ -4,31 +4,27 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any
 
-from custom_components.tasmota_tls.pki import dates
-from custom_components.tasmota_tls.pki.acl import (
+from custom_components.tasmota_tls.broker.acl import (
     DeviceTopics,
     default_device_topics,
     device_topics_from_discovery,
 )
-from custom_components.tasmota_tls.pki.crl_status import CrlStatus, crl_status, load_crl
-from custom_components.tasmota_tls.pki.limits import DEFAULT_TLS_PORT
-from custom_components.tasmota_tls.pki.mosquitto import (
+from custom_components.tasmota_tls.broker.crl_status import CrlStatus, crl_status, load_crl
+from custom_components.tasmota_tls.broker.mosquitto import (
     DEFAULT_PID_FILE,
     LAYOUTS,
     BundleResult,
     reload_broker,
     write_bundle,
 )
+from custom_components.tasmota_tls.pki import dates
+from custom_components.tasmota_tls.pki.limits import DEFAULT_TLS_PORT
 from custom_components.tasmota_tls.pki.store import PkiStore, utcnow
 
-from .cli import Handler
-from .passphrase import CliError, read_passphrase
-
-Add: TypeAlias = Callable[[str, Handler, str], argparse.ArgumentParser]
+from .common import AddCommand, CliError, read_passphrase
 
 ONLINE_NOTE = (
     "A reload does not end open connections. A revoked device that is online stays "
@@ -178,7 +174,7 @@ def cmd_status(args: argparse.Namespace, store: PkiStore) -> int:
     return STATUS_EXIT[status.state]
 
 
-def register(add: Add) -> None:
+def register(add: AddCommand) -> None:
     """Add the broker commands to the `tasmota-tls` parser."""
     bundle = add("mosquitto", cmd_mosquitto,
                  "Write the Mosquitto bundle: TLS listener, per-device ACL, certificates, CRL, "

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 from custom_components.tasmota_tls.pki import broker_keys
@@ -23,9 +22,15 @@ from custom_components.tasmota_tls.pki.fingerprint import (
 from custom_components.tasmota_tls.pki.limits import BROKER_DAYS, DEFAULT_TLS_PORT
 from custom_components.tasmota_tls.pki.store import PkiStore, utcnow
 from custom_components.tasmota_tls.pki.topics import DEFAULT_FULL_TOPIC, TopicModel, parse_prefixes
+from custom_components.tasmota_tls.pki.x509_names import common_name
 
-from .cli import Handler
-from .passphrase import CliError, add_passphrase_option, read_passphrase
+from .common import (
+    AddCommand,
+    CliError,
+    add_passphrase_option,
+    read_passphrase,
+    write_broker_files,
+)
 
 MQTT_PASSWORD_ENV = "TASMOTA_TLS_MQTT_PASSWORD"  # noqa: S105 (a variable name)
 
@@ -104,12 +109,10 @@ def _send(
 
 
 def store_host(store: PkiStore) -> str:
-    from custom_components.tasmota_tls.pki.easyrsa import common_name  # noqa: PLC0415
-
     cert = store.broker_certificate()
     if cert is None:
         raise CliError("No broker certificate yet: run `broker HOST` first.")
-    return common_name(cert.subject)
+    return common_name(cert)
 
 
 def _current_rsa(store: PkiStore) -> str:
@@ -142,8 +145,6 @@ def cmd_switch(args: argparse.Namespace, store: PkiStore) -> int:
           "for the staged key.")  # fmt: skip
     print(f"New fingerprint {tasmota_fingerprint(credential.certificate)} (was {old}).")
     if args.out:
-        from .cli import write_broker_files  # noqa: PLC0415
-
         write_broker_files(Path(args.out), store, credential)
     print("Next: `tasmota-tls mosquitto --out DIR`, install the bundle and restart the broker;")
     print("devices reconnect on MqttFingerprint2. Then: tasmota-tls rotate-broker retire")
@@ -165,7 +166,7 @@ def cmd_retire(args: argparse.Namespace, store: PkiStore) -> int:
     return code
 
 
-def register(add: Callable[[str, Handler, str], argparse.ArgumentParser]) -> None:
+def register(add: AddCommand) -> None:
     """Add `rotate-broker` and its three steps to the `tasmota-tls` parser."""
     rotate = add("rotate-broker", _usage,
                  "Give the broker a NEW key without cutting off devices pinned by fingerprint: "

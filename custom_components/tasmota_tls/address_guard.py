@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from homeassistant.core import callback
 
 from .address_pins import is_legacy, pinned_topics
+from .broker.acl import DeviceTopics
 from .const import CONF_ACL_DENY, DEFAULT_ACL_DENY, FIXED_ACL_DENY
 from .issues import (
     ISSUE_ADDRESS_CHANGED,
@@ -32,7 +33,6 @@ from .issues import (
 )
 from .naming import certificate_name
 from .pki import PkiError
-from .pki.acl import DeviceTopics
 from .pki.topics import TopicModel, denied_root
 
 if TYPE_CHECKING:

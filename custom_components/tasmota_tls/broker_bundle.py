@@ -11,6 +11,8 @@ from homeassistant.exceptions import HomeAssistantError
 
 from .address_guard import deny_list
 from .address_pins import pinned_topics
+from .broker.acl import DeviceTopics, LeftOut
+from .broker.mosquitto import LAYOUT_PATHS, LAYOUTS, BundleResult, Layout, write_bundle
 from .ca import bundle_directory, refresh_exported_crl
 from .const import (
     CONF_BROKER_HOST,
@@ -23,8 +25,6 @@ from .const import (
 from .issues import ISSUE_ACL_LEFT_OUT, async_set_issue
 from .models import TasmotaTlsConfigEntry, renew_window
 from .pki import PkiError
-from .pki.acl import DeviceTopics, LeftOut
-from .pki.mosquitto import LAYOUT_PATHS, LAYOUTS, BundleResult, Layout, write_bundle
 
 if TYPE_CHECKING:
     from .manager import TlsManager

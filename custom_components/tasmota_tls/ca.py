@@ -23,6 +23,7 @@ from .const import CRL_DAYS, DEVICE_CERT_DAYS, EXPORT_DIR, STORAGE_DIR
 from .pki import IndexEntry, IssuedCredential, PkiError, PkiStore, tasmota_fingerprint
 from .pki.fingerprint import has_fingerprint
 from .pki.limits import BROKER_DAYS
+from .pki.x509_names import certificate_names, common_name
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -43,8 +44,8 @@ def refresh_exported_crl(store: PkiStore, bundle_dir: Path) -> list[Path]:
     A revocation counts at the broker only once it reads the new CRL; this keeps
     the exported files current so a broker reload is all that is left to do.
     """
+    from .broker.mosquitto import LAYOUT_PATHS  # noqa: PLC0415
     from .pki.fsutil import atomic_write  # noqa: PLC0415
-    from .pki.mosquitto import LAYOUT_PATHS  # noqa: PLC0415
 
     crl = store.directory / "crl.pem"
     if not crl.is_file():
@@ -64,12 +65,6 @@ def ca_unique_id(certificate: x509.Certificate) -> str:
     return certificate.fingerprint(hashes.SHA256()).hex()
 
 
-def ca_common_name(certificate: x509.Certificate) -> str:
-    """The CA's CN, or its whole subject when it has none."""
-    names = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
-    return str(names[0].value) if names else certificate.subject.rfc4514_string()
-
-
 @dataclass(frozen=True)
 class CaIdentity:
     """What the config flow needs to know about a CA certificate."""
@@ -79,7 +74,7 @@ class CaIdentity:
 
 
 def _identity(certificate: x509.Certificate) -> CaIdentity:
-    return CaIdentity(ca_unique_id(certificate), ca_common_name(certificate))
+    return CaIdentity(ca_unique_id(certificate), common_name(certificate))
 
 
 def identify_certificate_pem(pem: bytes) -> CaIdentity:
@@ -168,18 +163,6 @@ def _issued_order(entry: IndexEntry) -> tuple[dt.datetime, dt.datetime]:
     return (entry.not_before or entry.not_after, entry.not_after)
 
 
-def certificate_names(certificate: x509.Certificate) -> tuple[str, ...]:
-    """The DNS names and IP addresses a server certificate is valid for (lowercase)."""
-    try:
-        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        names = [ca_common_name(certificate)]
-    else:
-        names = [*san.get_values_for_type(x509.DNSName)]
-        names += [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
-    return tuple(sorted({name.lower() for name in names}))
-
-
 def _valid_broker_certificates(store: PkiStore) -> list[x509.Certificate]:
     """Valid broker certificates in the index, newest first."""
     now = dt.datetime.now(dt.UTC)
@@ -227,7 +210,7 @@ def _snapshot(store: PkiStore) -> CaSnapshot:
     broker, previous_fingerprint = _broker_pair(store)
     crl = store.crl()
     return CaSnapshot(
-        ca_name=ca_common_name(ca),
+        ca_name=common_name(ca),
         ca_not_after=ca.not_valid_after_utc,
         broker_not_after=broker.not_valid_after_utc if broker is not None else None,
         broker_fingerprint=_fingerprint(broker) if broker is not None else None,
@@ -284,14 +267,8 @@ class CertificateAuthority:
         return credential
 
     async def async_revoke(self, passphrase: str, serial: str, reason: str) -> IndexEntry:
-        """Revoke one certificate and publish a fresh CRL."""
-
-        def revoke() -> IndexEntry:
-            entry = self.store.revoke(passphrase, serial, reason)
-            self.store.generate_crl(passphrase, days=CRL_DAYS)
-            return entry
-
-        entry = await self._run(revoke)
+        """Revoke one certificate; the store writes the new CRL with it (one CRL number)."""
+        entry = await self._run(self.store.revoke, passphrase, serial, reason)
         await self.async_refresh()
         return entry
 
@@ -357,8 +334,8 @@ class CertificateAuthority:
         :meth:`async_stage_broker_key` (devices got its fingerprint first). Returns the
         bundle result and whether the broker key changed.
         """
+        from .broker.mosquitto import write_bundle  # noqa: PLC0415
         from .pki import broker_keys  # noqa: PLC0415
-        from .pki.mosquitto import write_bundle  # noqa: PLC0415
 
         def write() -> tuple[Any, bool]:
             broker = self.store.broker_certificate()

@@ -1,59 +1,15 @@
 """Fixtures for the broker bundle: a store with a CA, a broker certificate and devices."""
 
-from __future__ import annotations
-
-import datetime as dt
-from pathlib import Path
-from typing import Any
-
 import pytest
-from cryptography.hazmat.primitives import serialization
 
-from custom_components.tasmota_tls.pki import PkiStore, profiles
-from custom_components.tasmota_tls.pki.keys import PrivateKey, decrypt_key
 from tests.helpers.mosquitto import mosquitto_factory  # noqa: F401 (a fixture)
 
-PASSPHRASE = "broker bundle passphrase"
-BROKER_HOST = "localhost"
-
-
-def discovery(topic: str, mac: str, **extra: Any) -> dict[str, Any]:
-    """A Tasmota discovery config with the fields the ACL needs."""
-    config: dict[str, Any] = {
-        "ip": "127.0.0.2",
-        "dn": topic,
-        "hn": f"{topic}-{mac[-4:]}",
-        "mac": mac,
-        "md": "Sonoff Basic",
-        "sw": "14.5.0",
-        "t": topic,
-        "ft": "%prefix%/%topic%/",
-        "tp": ["cmnd", "stat", "tele"],
-    }
-    config.update(extra)
-    return config
+from .fixtures import broker_store, store  # noqa: F401 (fixtures)
+from .live import pki  # noqa: F401 (a fixture: one live CA per test module)
+from .support import PASSPHRASE
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> PkiStore:
-    pki = PkiStore(tmp_path / "pki")
-    pki.init_ca(PASSPHRASE, "Broker Test CA")
-    return pki
-
-
-@pytest.fixture
-def broker_store(store: PkiStore) -> PkiStore:
-    store.issue_broker(PASSPHRASE, BROKER_HOST, extra_names=["127.0.0.1"])
-    return store
-
-
-def ca_key(store: PkiStore) -> PrivateKey:
-    """The CA's private key, for certificates and CRLs dated in the past."""
-    return decrypt_key((store.directory / "ca.key").read_bytes(), PASSPHRASE)
-
-
-def expired_crl_pem(store: PkiStore) -> bytes:
-    """A CRL of this CA whose nextUpdate passed a day ago (as if nobody refreshed it)."""
-    issued = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
-    crl = profiles.build_crl(ca_key(store), store.ca_certificate(), [], 1, 1, issued)
-    return crl.public_bytes(serialization.Encoding.PEM)
+def live_passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The live CA's passphrase where the command-line tool looks for it."""
+    monkeypatch.setenv("TASMOTA_TLS_PASSPHRASE", PASSPHRASE)

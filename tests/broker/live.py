@@ -15,19 +15,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from custom_components.tasmota_tls.broker.acl import DeviceTopics, device_topics_from_discovery
+from custom_components.tasmota_tls.broker.mosquitto import BundleResult, write_bundle
 from custom_components.tasmota_tls.pki import PkiStore, key_from_scalar, private_scalar, profiles
-from custom_components.tasmota_tls.pki.acl import DeviceTopics, device_topics_from_discovery
 from custom_components.tasmota_tls.pki.keys import plain_pem
-from custom_components.tasmota_tls.pki.mosquitto import BundleResult, write_bundle
 from custom_components.tasmota_tls.pki.store import utcnow
-from tests.helpers.bearssl_client import ClientResult, client_command, parse_output, run_client
+from custom_components.tasmota_tls.pki.trust_anchor import firmware_headers
+from tests.helpers.bearssl_client import (
+    ClientResult,
+    build_client_with_headers,
+    client_command,
+    parse_output,
+    run_client,
+)
 from tests.helpers.mosquitto import BrokerFactory, MosquittoBroker, free_port
 
-from .conftest import BROKER_HOST, PASSPHRASE, ca_key, discovery
+from .support import BROKER_HOST, PASSPHRASE, ca_key, discovery
 
 LOOPBACK = "127.0.0.1"
 TIMEOUT = 10.0
@@ -241,3 +249,20 @@ def mqtt_connect_raw(port: int, context: ssl.SSLContext | None) -> str:
     if reply[:2] == b"\x20\x02" and len(reply) == 4:
         return f"connack:{reply[3]}"
     return f"refused: reply {reply!r}"
+
+
+# Fixtures the live tests share: imported by each module that uses them.
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    root = tmp_path_factory.mktemp("live")
+    store = PkiStore(root / "pki")
+    store.init_ca(PASSPHRASE, "Live Broker CA")
+    store.issue_broker(PASSPHRASE, BROKER_HOST, extra_names=["127.0.0.1"])
+    ha = store.issue_ha_client(PASSPHRASE)
+    files = root / "ha"
+    files.mkdir()
+    (files / "ca.crt").write_bytes(store.ca_certificate().public_bytes(serialization.Encoding.PEM))
+    (files / "ha.crt").write_bytes(ha.cert_pem)
+    (files / "ha.key").write_bytes(ha.key_pem_unencrypted())
+    client = build_client_with_headers(*firmware_headers(store.ca_certificate()), root / "client")
+    return Pki(store, root, client, files / "ca.crt", files / "ha.crt", files / "ha.key")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from custom_components.tasmota_tls.pki.acl import (
+from custom_components.tasmota_tls.broker.acl import (
     DeviceTopics,
     check_isolation,
     default_device_topics,
@@ -13,7 +13,7 @@ from custom_components.tasmota_tls.pki.acl import (
 )
 from custom_components.tasmota_tls.pki.errors import PkiError
 
-from .conftest import discovery
+from .support import discovery
 
 
 def test_default_topics_give_exactly_the_devices_own_rules() -> None:

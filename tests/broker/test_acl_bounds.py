@@ -11,19 +11,26 @@ from pathlib import Path
 
 import pytest
 
+from custom_components.tasmota_tls.broker.acl import device_topics_from_discovery
+from custom_components.tasmota_tls.broker.mosquitto import write_bundle
 from custom_components.tasmota_tls.pki import PkiError
-from custom_components.tasmota_tls.pki.acl import device_topics_from_discovery
-from custom_components.tasmota_tls.pki.mosquitto import write_bundle
 from tests.helpers.mosquitto import BrokerFactory, free_port
 
-from .conftest import PASSPHRASE, discovery
-from .live import LOOPBACK, Device, HaClient, Pki, run_device
-from .test_live_broker import passphrase, pki  # noqa: F401 (fixtures)
+from .live import (
+    LOOPBACK,
+    Device,
+    HaClient,
+    Pki,
+    run_device,
+)
+from .support import PASSPHRASE, discovery
 
 SQUATTER_MAC = "0A00000000A1"
 
+pytestmark = pytest.mark.usefixtures("live_passphrase")
 
-def squatter(pki: Pki) -> Device:  # noqa: F811
+
+def squatter(pki: Pki) -> Device:
     issued = pki.enrol("ha-squat", SQUATTER_MAC)
     config = discovery(
         "ha-squat", SQUATTER_MAC, ft="%prefix%/", tp=["xcmd", "homeassistant", "xtele"]
@@ -32,7 +39,7 @@ def squatter(pki: Pki) -> Device:  # noqa: F811
 
 
 def test_homeassistant_prefix_gives_no_write_to_homeassistant(
-    pki: Pki,  # noqa: F811
+    pki: Pki,
     tmp_path: Path,
     mosquitto_factory: BrokerFactory,
 ) -> None:
@@ -64,7 +71,7 @@ def test_homeassistant_prefix_gives_no_write_to_homeassistant(
     assert [topic for topic, _ in seen if topic.startswith("homeassistant/")] == []
 
 
-def test_strict_bundle_refuses_the_device(pki: Pki, tmp_path: Path) -> None:  # noqa: F811
+def test_strict_bundle_refuses_the_device(pki: Pki, tmp_path: Path) -> None:
     """The command-line export stops with the reason instead of granting the rights."""
     device = squatter(pki)
     with pytest.raises(PkiError) as refused:

@@ -10,18 +10,18 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from custom_components.tasmota_tls.pki import PkiStore, WrongPassphraseError
-from custom_components.tasmota_tls.pki.acl import DeviceTopics, device_topics_from_discovery
-from custom_components.tasmota_tls.pki.errors import PkiError
-from custom_components.tasmota_tls.pki.mosquitto import (
+from custom_components.tasmota_tls.broker.acl import DeviceTopics, device_topics_from_discovery
+from custom_components.tasmota_tls.broker.mosquitto import (
     FILE_ORDER,
     LAYOUT_PATHS,
     Layout,
     write_bundle,
 )
+from custom_components.tasmota_tls.pki import PkiStore, WrongPassphraseError
+from custom_components.tasmota_tls.pki.errors import PkiError
 from custom_components.tasmota_tls.pki.store import utcnow
 
-from .conftest import PASSPHRASE, discovery, expired_crl_pem
+from .support import PASSPHRASE, discovery, expired_crl_pem
 
 
 def directives(text: str) -> list[tuple[str, str]]:

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from custom_components.tasmota_tls.broker.crl_status import crl_status, load_crl
 from custom_components.tasmota_tls.pki import PkiStore
-from custom_components.tasmota_tls.pki.crl_status import crl_status, load_crl
 from custom_components.tasmota_tls.pki.errors import PkiError
 
-from .conftest import PASSPHRASE
+from .support import PASSPHRASE
 
 MINUTE = dt.timedelta(minutes=1)
 

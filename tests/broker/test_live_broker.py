@@ -13,21 +13,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
-from custom_components.tasmota_tls.pki import PkiStore
-from custom_components.tasmota_tls.pki.mosquitto import (
+from custom_components.tasmota_tls.broker.mosquitto import (
     BundleResult,
     Layout,
     reload_broker,
     write_bundle,
 )
-from custom_components.tasmota_tls.pki.trust_anchor import firmware_headers
+from custom_components.tasmota_tls.pki import PkiStore
 from tasmota_tls_tool.cli import main
-from tests.helpers.bearssl_client import EXIT_CLOSED, EXIT_OK, EXIT_TLS, build_client_with_headers
+from tests.helpers.bearssl_client import EXIT_CLOSED, EXIT_OK, EXIT_TLS
 from tests.helpers.mosquitto import BrokerFactory, MosquittoBroker, free_port
 
-from .conftest import BROKER_HOST, PASSPHRASE, expired_crl_pem
 from .live import (
     LOOPBACK,
     TIMEOUT,
@@ -41,36 +38,17 @@ from .live import (
     start_broker,
     wait_subscribed,
 )
-
-
-@pytest.fixture(autouse=True)
-def passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TASMOTA_TLS_PASSPHRASE", PASSPHRASE)
-
+from .support import PASSPHRASE, expired_crl_pem
 
 Start = Callable[[list[Device]], tuple[MosquittoBroker, BundleResult]]
+
+pytestmark = pytest.mark.usefixtures("live_passphrase")
 
 
 @pytest.fixture
 def start(pki: Pki, tmp_path: Path, mosquitto_factory: BrokerFactory) -> Start:
     """Start a broker on the bundle for these devices; stopped at teardown."""
     return lambda devices: start_broker(pki, mosquitto_factory, tmp_path, devices)
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    root = tmp_path_factory.mktemp("live")
-    store = PkiStore(root / "pki")
-    store.init_ca(PASSPHRASE, "Live Broker CA")
-    store.issue_broker(PASSPHRASE, BROKER_HOST, extra_names=["127.0.0.1"])
-    ha = store.issue_ha_client(PASSPHRASE)
-    files = root / "ha"
-    files.mkdir()
-    (files / "ca.crt").write_bytes(store.ca_certificate().public_bytes(serialization.Encoding.PEM))
-    (files / "ha.crt").write_bytes(ha.cert_pem)
-    (files / "ha.key").write_bytes(ha.key_pem_unencrypted())
-    client = build_client_with_headers(*firmware_headers(store.ca_certificate()), root / "client")
-    return Pki(store, root, client, files / "ca.crt", files / "ha.crt", files / "ha.key")
 
 
 def test_enrolled_device_connects_with_the_tasmota_cipher_and_its_cn_as_username(

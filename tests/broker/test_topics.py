@@ -6,8 +6,8 @@ import argparse
 
 import pytest
 
+from custom_components.tasmota_tls.broker.acl import device_topics_from_discovery
 from custom_components.tasmota_tls.discovery import parse_discovery_config
-from custom_components.tasmota_tls.pki.acl import device_topics_from_discovery
 from custom_components.tasmota_tls.pki.topics import (
     TopicModel,
     denied_root,
@@ -15,11 +15,11 @@ from custom_components.tasmota_tls.pki.topics import (
     overlaps,
     parse_prefixes,
 )
-from tasmota_tls_tool.cli import _command_topic
+from tasmota_tls_tool.cli_pki import _command_topic
+from tests.helpers.constants import MAC
 
-from .conftest import discovery
+from .support import discovery
 
-MAC = "A4CF12ABCDEF"
 FULL_TOPICS = [
     "%prefix%/%topic%/",
     "%topic%/%prefix%/",

@@ -13,15 +13,6 @@ import cryptography
 
 from tests.helpers.mosquitto import mosquitto_factory  # noqa: F401 (the fixture)
 
-# The requirement the README states, and what Debian 12 ships.
-MIN_PYTHON = (3, 11)
-MIN_CRYPTOGRAPHY = (38,)
-ON_CA_MACHINE = os.environ.get("TASMOTA_TLS_CA_MACHINE") == "1"
-
-
-def cryptography_version() -> tuple[int, ...]:
-    return tuple(int(part) for part in cryptography.__version__.split(".")[:2])
-
 
 def pytest_report_header() -> list[str]:
     return [

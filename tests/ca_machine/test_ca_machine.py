@@ -23,26 +23,16 @@ from cryptography import x509
 from tests.helpers.bearssl_client import EXIT_OK, EXIT_TLS, build_client, run_client
 from tests.helpers.mosquitto import BrokerFactory, MosquittoBroker
 
-from .conftest import MIN_CRYPTOGRAPHY, MIN_PYTHON, ON_CA_MACHINE, cryptography_version
-
-REPO = Path(__file__).resolve().parents[2]
-TOOL = REPO / "scripts" / "tasmota-tls"
-PASSPHRASE = "ca machine passphrase"
-HOST = "127.0.0.1"  # the MqttHost devices are given
-
-
-def run(pki: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TASMOTA_TLS_")}
-    env |= {"TASMOTA_TLS_PASSPHRASE": PASSPHRASE, "TASMOTA_TLS_PYTHON": sys.executable}
-    result = subprocess.run(
-        [str(TOOL), "--pki", str(pki), *args],
-        env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120,
-        check=False,
-    )  # fmt: skip
-    if check:
-        assert result.returncode == 0, result.stderr
-    assert "Traceback" not in result.stderr, result.stderr
-    return result
+from .support import (
+    HOST,
+    MIN_CRYPTOGRAPHY,
+    MIN_PYTHON,
+    ON_CA_MACHINE,
+    PASSPHRASE,
+    REPO,
+    cryptography_version,
+    run,
+)
 
 
 def test_this_is_the_python_and_cryptography_the_cli_promises() -> None:

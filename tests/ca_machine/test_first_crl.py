@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .test_ca_machine import run
+from .support import run
 
 
 def test_status_right_after_init(tmp_path: Path) -> None:

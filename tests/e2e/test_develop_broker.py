@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from custom_components.tasmota_tls.broker.mosquitto import write_bundle
 from custom_components.tasmota_tls.pki import PkiStore
-from custom_components.tasmota_tls.pki.mosquitto import write_bundle
 from devtools.broker import DevelopmentBroker, install_bundle
 from tests.helpers.mosquitto import free_port
 

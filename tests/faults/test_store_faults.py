@@ -18,7 +18,7 @@ from cryptography import x509
 
 from custom_components.tasmota_tls.pki import DeviceRequest, PkiError, PkiStore, storefs
 
-from ..pki.conftest import PASSPHRASE, snapshot
+from ..pki.support import PASSPHRASE, snapshot
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -20,7 +20,7 @@ from custom_components.tasmota_tls.pki import PkiError, PkiStore
 from custom_components.tasmota_tls.pki.easyrsa import parse_index_line
 from tasmota_tls_tool.cli import main as cli_main
 
-from ..pki.conftest import PASSPHRASE, snapshot
+from ..pki.support import PASSPHRASE, snapshot
 from .settings import fuzz
 
 TIMES = st.sampled_from(["290228173245Z", "20500101000000Z", "261126173246Z", "99", "", "Z"])

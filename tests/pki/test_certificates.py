@@ -4,35 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import subprocess
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from custom_components.tasmota_tls.pki import PkiStore
 from custom_components.tasmota_tls.pki.fingerprint import fingerprint_bytes, tasmota_fingerprint
 
-from .conftest import PASSPHRASE
-
-
-def openssl_verify(
-    tmp_path: Path, ca: x509.Certificate, cert: x509.Certificate, purpose: str
-) -> None:
-    ca_file, cert_file = tmp_path / "verify-ca.pem", tmp_path / "verify-cert.pem"
-    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    result = subprocess.run(
-        ["openssl", "verify", "-purpose", purpose, "-CAfile", ca_file, cert_file],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip().endswith(": OK")
+from .support import PASSPHRASE, openssl_verify
 
 
 def days(cert: x509.Certificate) -> float:

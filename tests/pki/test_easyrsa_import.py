@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,24 +11,7 @@ from cryptography import x509
 from custom_components.tasmota_tls.pki import PkiError, PkiStore, WrongPassphraseError
 from custom_components.tasmota_tls.pki.easyrsa import parse_index_line
 
-from .conftest import snapshot
-from .test_certificates import openssl_verify
-
-EASYRSA = Path("/usr/share/easy-rsa/easyrsa")
-CA_PASS = "easy-rsa ca pass"
-
-
-def easyrsa(pki: Path, *args: str) -> None:
-    env = {
-        **os.environ,
-        "EASYRSA_BATCH": "1",
-        "EASYRSA_PKI": str(pki),
-        "EASYRSA_REQ_CN": "Guide CA",
-    }
-    result = subprocess.run(
-        [str(EASYRSA), *args], env=env, capture_output=True, text=True, cwd=pki.parent, check=False
-    )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+from .support import CA_PASS, EASYRSA, easyrsa, openssl_verify, snapshot
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +88,7 @@ def test_index_that_is_not_utf8_gets_a_specific_error(easyrsa_pki: Path, tmp_pat
     assert caught.value.code == "index_not_utf8"
     assert not (tmp_path / "ours" / "index.json").exists()
 
-    from .test_cli import run
+    from tests.cli.support import run
 
     cli = run(tmp_path / "cli", "import-easyrsa", str(broken), passphrase=CA_PASS, check=False)
     assert cli.returncode == 2 and "Traceback" not in cli.stderr

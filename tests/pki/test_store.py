@@ -27,7 +27,7 @@ from custom_components.tasmota_tls.pki import (
 from custom_components.tasmota_tls.pki.fingerprint import tasmota_fingerprint
 from custom_components.tasmota_tls.pki.keys import encrypt_key, generate_key
 
-from .conftest import PASSPHRASE, snapshot
+from .support import PASSPHRASE, snapshot
 
 
 def test_index_survives_a_new_instance(store: PkiStore) -> None:

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 from homeassistant.components import mqtt
 from homeassistant.core import callback
 
+from ..broker.acl import DeviceTopics
 from ..broker_bundle import device_topics
 from ..const import CONF_STORE_ID
 from ..issues import ISSUE_ADDON_REVOCATION_PENDING as ISSUE_REVOCATION_PENDING
 from ..issues import async_set_issue
 from ..naming import certificate_name
 from ..pki import PkiError
-from ..pki.acl import DeviceTopics
 from . import AddonError, get_addon_manager
 from .options import LoginConflictError
 from .service import DATA_BROKERS, AddonBroker, AddonSetupError, async_applied_broker

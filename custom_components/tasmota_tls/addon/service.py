@@ -21,9 +21,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from homeassistant.core import HomeAssistant
 
+from ..broker.acl import ADDON_SYSTEM_USERS, DeviceTopics, admit, render_acl
 from ..const import CONF_STORE_ID, DOMAIN
 from ..pki import PkiStore
-from ..pki.acl import ADDON_SYSTEM_USERS, DeviceTopics, admit, render_acl
 from ..pki.keys import plain_pem
 from ..pki.names import parse_host
 from . import AddonError, get_addon_manager

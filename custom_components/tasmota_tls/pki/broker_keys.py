@@ -15,25 +15,24 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from . import easyrsa, profiles, storefs
+from . import profiles, revocation, storefs
 from .credentials import IssuedCredential, entry_for
+from .dates import utcnow
 from .errors import NotFoundError, PkiError
 from .fsutil import KEY_MODE, atomic_write
 from .index import IndexEntry, Kind
 from .keys import PrivateKey, decrypt_key, encrypt_key, generate_key
 from .names import validate_common_name
-
-if TYPE_CHECKING:
-    from .store import PkiStore
+from .store_base import BROKER_NEXT_KEY, PAIR_FILES, StoreBase
+from .x509_names import common_name
 
 
 def issue_pair(
-    store: PkiStore,
+    store: StoreBase,
     build: Callable[[int], x509.Certificate],
     kind: Kind,
     key: PrivateKey,
@@ -45,8 +44,6 @@ def issue_pair(
     The index is saved first, so the serial is recorded whatever happens next; the pair
     file is then replaced in one step. A crash in between leaves the old pair, whole.
     """
-    from .store import PAIR_FILES  # noqa: PLC0415 (store imports this module)
-
     key_pem = encrypt_key(key, passphrase)
     with store._mutation():
         index = store._index()
@@ -64,10 +61,8 @@ def issue_pair(
     return cert, entry
 
 
-def current_or_imported(store: PkiStore) -> x509.Certificate | None:
+def current_or_imported(store: StoreBase) -> x509.Certificate | None:
     """The store's broker certificate, else the newest valid one imported (Easy-RSA)."""
-    from .store import utcnow  # noqa: PLC0415
-
     if (cert := store.broker_certificate()) is not None:
         return cert
     now = utcnow()
@@ -78,20 +73,8 @@ def current_or_imported(store: PkiStore) -> x509.Certificate | None:
     return None
 
 
-def pair_key(store: PkiStore, kind: Kind, passphrase: str, *, check: bool) -> PrivateKey:
-    """A pair's key, unlocked; refused (``check``) when it does not belong to the certificate."""
-    pair = store._pair(kind)
-    what = kind.replace("_", "-")
-    if pair is None:
-        raise NotFoundError(f"The store has no {what} certificate yet.", code="no_" + kind)
-    key = decrypt_key(pair.key_pem, passphrase, what=f"{what} key")
-    if check:
-        storefs.check_match(key, pair.certificate, what)
-    return key
-
-
 def issue(
-    store: PkiStore, passphrase: str, host: str, extra: list[str], days: int, keep_key: bool
+    store: StoreBase, passphrase: str, host: str, extra: list[str], days: int, keep_key: bool
 ) -> IssuedCredential:
     """The broker certificate for ``host``: with the current key if ``keep_key``."""
     store._ca_key(passphrase)  # a wrong passphrase is reported before anything else
@@ -105,16 +88,14 @@ def issue(
     return _issue_broker(store, passphrase, key, host, extra, days)
 
 
-def renew(store: PkiStore, passphrase: str, days: int) -> IssuedCredential:
+def renew(store: StoreBase, passphrase: str, days: int) -> IssuedCredential:
     """The current broker certificate again: same names, same key."""
     host, extra = _names(_current(store))
     return issue(store, passphrase, host, extra, days, keep_key=True)
 
 
-def staged_key(store: PkiStore, passphrase: str) -> PrivateKey | None:
+def staged_key(store: StoreBase, passphrase: str) -> PrivateKey | None:
     """The key staged by `stage`, if it is still to be switched to."""
-    from .store import BROKER_NEXT_KEY  # noqa: PLC0415
-
     path = store.directory / BROKER_NEXT_KEY
     if not path.is_file():
         return None
@@ -125,14 +106,12 @@ def staged_key(store: PkiStore, passphrase: str) -> PrivateKey | None:
     return key
 
 
-def stage(store: PkiStore, passphrase: str, *, restage: bool = False) -> tuple[PrivateKey, bool]:
+def stage(store: StoreBase, passphrase: str, *, restage: bool = False) -> tuple[PrivateKey, bool]:
     """The next broker key, made once: repeating `stage` gives the same key (and fingerprint).
 
     Returns (key, whether it was made now). ``restage`` replaces a staged key, for when
     it may have leaked; devices staged with the old one must then be staged again.
     """
-    from .store import BROKER_NEXT_KEY  # noqa: PLC0415
-
     _current(store)
     store._ca_key(passphrase)  # the same passphrase protects every key of the store
     if not restage and (key := staged_key(store, passphrase)) is not None:
@@ -143,10 +122,8 @@ def stage(store: PkiStore, passphrase: str, *, restage: bool = False) -> tuple[P
     return key, True
 
 
-def switch(store: PkiStore, passphrase: str, days: int) -> IssuedCredential:
+def switch(store: StoreBase, passphrase: str, days: int) -> IssuedCredential:
     """Re-issue the broker certificate for the staged key; the staged file goes after."""
-    from .store import BROKER_NEXT_KEY  # noqa: PLC0415
-
     host, extra = _names(_current(store))
     key = staged_key(store, passphrase)
     if key is None:
@@ -163,10 +140,8 @@ def switch(store: PkiStore, passphrase: str, days: int) -> IssuedCredential:
     return _issue_broker(store, passphrase, key, host, extra, days, after=drop_staged)
 
 
-def retired_entries(store: PkiStore) -> list[IndexEntry]:
+def retired_entries(store: StoreBase) -> list[IndexEntry]:
     """Valid broker certificates whose key is not the current broker key."""
-    from .store import utcnow  # noqa: PLC0415
-
     current = storefs.public_der(_current(store))
     now = utcnow()
     old = []
@@ -179,17 +154,15 @@ def retired_entries(store: PkiStore) -> list[IndexEntry]:
     return old
 
 
-def retire(store: PkiStore, passphrase: str) -> list[IndexEntry]:
+def retire(store: StoreBase, passphrase: str) -> list[IndexEntry]:
     """Revoke (superseded) the broker certificates of every old key, in one CRL."""
     old = retired_entries(store)
     if not old:
         return []
-    return store.revoke_many(passphrase, [e.serial for e in old], "superseded")
+    return revocation.revoke_many(store, passphrase, [e.serial for e in old], "superseded")
 
 
-def issue_ha_client(store: PkiStore, passphrase: str, name: str, days: int) -> IssuedCredential:
-    from .store import utcnow  # noqa: PLC0415
-
+def issue_ha_client(store: StoreBase, passphrase: str, name: str, days: int) -> IssuedCredential:
     validate_common_name(name)
     ca_key, ca_cert = store._ca_key(passphrase), store.ca_certificate()
     key = generate_key("ec")
@@ -202,7 +175,7 @@ def issue_ha_client(store: PkiStore, passphrase: str, name: str, days: int) -> I
 
 
 def _issue_broker(
-    store: PkiStore,
+    store: StoreBase,
     passphrase: str,
     key: PrivateKey,
     host: str,
@@ -210,8 +183,6 @@ def _issue_broker(
     days: int,
     after: Callable[[], None] | None = None,
 ) -> IssuedCredential:
-    from .store import utcnow  # noqa: PLC0415
-
     ca_key, ca_cert = store._ca_key(passphrase), store.ca_certificate()
 
     def build(serial: int) -> x509.Certificate:
@@ -221,7 +192,7 @@ def _issue_broker(
     return IssuedCredential(entry, key, cert)
 
 
-def _current(store: PkiStore) -> x509.Certificate:
+def _current(store: StoreBase) -> x509.Certificate:
     cert = store.broker_certificate()
     if cert is None:
         raise NotFoundError(
@@ -233,7 +204,7 @@ def _current(store: PkiStore) -> x509.Certificate:
 
 def _names(cert: x509.Certificate) -> tuple[str, list[str]]:
     """(host, extra names) as `broker HOST --san ...` was given them."""
-    host = easyrsa.common_name(cert.subject)
+    host = common_name(cert)
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:

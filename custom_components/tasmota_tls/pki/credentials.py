@@ -9,11 +9,12 @@ from functools import cached_property
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from . import dates, easyrsa, profiles
+from . import dates, profiles
 from .index import IndexEntry, Kind
 from .keys import PrivateKey, plain_pem
 from .limits import DEVICE_DAYS
 from .tlskey import TlsKeyPayloads, key_from_scalar
+from .x509_names import common_name
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def entry_for(
     """The index entry that records ``cert``."""
     return IndexEntry(
         serial=f"{cert.serial_number:x}",
-        cn=easyrsa.common_name(cert.subject),
+        cn=common_name(cert),
         kind=kind,
         not_before=dates.not_before(cert),
         not_after=dates.not_after(cert),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from . import dates
 from .errors import PkiError, WrongPassphraseError
@@ -36,11 +36,6 @@ class ImportedPki:
     ca_key: PrivateKey
     rows: list[tuple[IndexEntry, x509.Certificate | None]]
     used_serials: set[int]
-
-
-def common_name(name: x509.Name) -> str:
-    values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(values[0].value) if values else name.rfc4514_string()
 
 
 def pem_certificate(data: bytes, source: str) -> x509.Certificate:

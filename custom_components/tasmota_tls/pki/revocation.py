@@ -9,20 +9,18 @@ number: no CRL number is ever used for two different lists (RFC 5280, 5.2.3).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from . import profiles
+from .dates import utcnow
 from .errors import PkiError
 from .fsutil import atomic_write
 from .index import Index, IndexEntry, find_in
 from .keys import PrivateKey
 from .limits import CRL_DAYS
-
-if TYPE_CHECKING:
-    from .store import PkiStore
+from .store_base import CRL, StoreBase
 
 
 def crl_number(crl: x509.CertificateRevocationList) -> int:
@@ -33,11 +31,9 @@ def crl_number(crl: x509.CertificateRevocationList) -> int:
 
 
 def revoke_many(
-    store: PkiStore, passphrase: str, wanted: Sequence[str], reason: str
+    store: StoreBase, passphrase: str, wanted: Sequence[str], reason: str
 ) -> list[IndexEntry]:
     """Revoke each certificate (by serial or name) and write one new CRL; all or nothing."""
-    from .store import utcnow  # noqa: PLC0415 (store imports this module)
-
     reason = profiles.normalize_reason(reason)
     ca_key = store._ca_key(passphrase)
     with store._mutation():
@@ -57,18 +53,16 @@ def revoke_many(
     return revoked
 
 
-def generate_crl(store: PkiStore, passphrase: str, days: int) -> x509.CertificateRevocationList:
+def generate_crl(store: StoreBase, passphrase: str, days: int) -> x509.CertificateRevocationList:
     ca_key = store._ca_key(passphrase)
     with store._mutation():
         return write_crl(store, store._index(), ca_key, days)
 
 
 def write_crl(
-    store: PkiStore, index: Index, ca_key: PrivateKey, days: int
+    store: StoreBase, index: Index, ca_key: PrivateKey, days: int
 ) -> x509.CertificateRevocationList:
     """Spend the next CRL number in the saved index, then sign and write crl.pem."""
-    from .store import CRL, utcnow  # noqa: PLC0415
-
     current = store.crl()
     on_disk = crl_number(current) if current is not None else 0
     # Above the file's number too: an index restored from a backup must not reuse one.

@@ -12,7 +12,7 @@ from cryptography import x509
 
 from tasmota_tls_tool.cli import build_parser, main
 
-from .test_cli import PASSPHRASE, run
+from .support import PASSPHRASE, run
 
 
 def _parsers(

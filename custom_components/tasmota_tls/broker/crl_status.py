@@ -13,8 +13,8 @@ from typing import Literal, TypeAlias
 
 from cryptography import x509
 
-from . import dates
-from .errors import PkiError
+from ..pki import dates
+from ..pki.errors import PkiError
 
 CrlState: TypeAlias = Literal["fresh", "stale", "expired"]
 WARN_FRACTION = 3  # warn when less than period / WARN_FRACTION remains

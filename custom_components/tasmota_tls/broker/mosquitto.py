@@ -25,7 +25,14 @@ from typing import Literal, TypeAlias
 
 from cryptography.hazmat.primitives import serialization
 
-from . import bundle_text, dates
+from ..pki import dates
+from ..pki.errors import PkiError
+from ..pki.fsutil import KEY_MODE, PUBLIC_MODE, atomic_write
+from ..pki.keys import plain_pem
+from ..pki.limits import DEFAULT_TLS_PORT
+from ..pki.store import PkiStore, utcnow
+from ..pki.x509_names import common_name
+from . import bundle_text
 from .acl import (
     ADDON_SYSTEM_USERS,
     DEFAULT_DENY,
@@ -37,11 +44,6 @@ from .acl import (
 )
 from .bundle_text import ListenerSettings
 from .crl_status import CrlStatus, crl_status
-from .errors import PkiError
-from .fsutil import KEY_MODE, PUBLIC_MODE, atomic_write
-from .keys import plain_pem
-from .limits import DEFAULT_TLS_PORT
-from .store import PkiStore, utcnow
 
 Layout: TypeAlias = Literal["server", "ha-addon", "folder"]
 LAYOUTS: tuple[Layout, ...] = ("server", "ha-addon", "folder")
@@ -201,7 +203,7 @@ def write_bundle(
         devices=kept,
         skipped=skipped,
         crl=crl_status(crl, now),
-        broker_host=bundle_text.common_name(broker_cert),
+        broker_host=common_name(broker_cert),
         broker_not_after=dates.not_after(broker_cert),
     )
     out_dir = Path(out_dir)

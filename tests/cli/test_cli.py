@@ -15,9 +15,8 @@ from cryptography import x509
 
 from custom_components.tasmota_tls.pki import key_from_scalar
 
-REPO = Path(__file__).resolve().parents[2]
-TOOL = REPO / "scripts" / "tasmota-tls"
-PASSPHRASE = "cli passphrase"
+from .support import PASSPHRASE, run
+
 SUBCOMMANDS = [
     "init",
     "import-easyrsa",
@@ -33,31 +32,6 @@ SUBCOMMANDS = [
     "renew-broker",
     "rotate-broker",
 ]
-
-
-def run(
-    pki: Path,
-    *args: str,
-    passphrase: str | None = PASSPHRASE,
-    python: str | None = None,
-    check: bool = True,
-) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "TASMOTA_TLS_PASSPHRASE"}
-    if passphrase is not None:
-        env["TASMOTA_TLS_PASSPHRASE"] = passphrase
-    env["TASMOTA_TLS_PYTHON"] = python or sys.executable
-    result = subprocess.run(
-        [str(TOOL), "--pki", str(pki), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-        check=False,
-    )
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
 
 
 @pytest.fixture
@@ -202,7 +176,7 @@ def test_workers_are_capped_at_the_cpu_count(pki: Path) -> None:
 
 def test_fingerprint_refuses_an_ec_broker_key(tmp_path: Path) -> None:
     """An Easy-RSA pki/ whose broker (server) certificate has an EC key, as users make it."""
-    from .test_easyrsa_import import CA_PASS, EASYRSA, easyrsa
+    from tests.pki.support import CA_PASS, EASYRSA, easyrsa
 
     assert EASYRSA.exists()
     guide = tmp_path / "easyrsa" / "pki"

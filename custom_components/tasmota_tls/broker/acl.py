@@ -17,9 +17,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import PkiError
-from .names import validate_common_name
-from .topics import DEFAULT_FULL_TOPIC, DEFAULT_PREFIXES, TopicModel, denied_root
+from ..pki.errors import PkiError
+from ..pki.names import validate_common_name
+from ..pki.topics import DEFAULT_FULL_TOPIC, DEFAULT_PREFIXES, TopicModel, denied_root
 
 DISCOVERY_PREFIX = "tasmota/discovery"
 DEFAULT_GROUP_TOPICS = ("tasmotas",)

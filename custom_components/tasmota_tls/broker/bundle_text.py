@@ -5,11 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from cryptography import x509
-
 from .acl import DeviceTopics
 from .crl_status import CrlStatus
-from .easyrsa import common_name as _name_cn
 
 # ESP8266 Tasmota offers only the first; the others serve ordinary TLS 1.2 clients.
 CIPHERS = "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305"
@@ -31,10 +28,6 @@ class ListenerSettings:
     crl: CrlStatus
     broker_host: str
     broker_not_after: dt.datetime
-
-
-def common_name(cert: x509.Certificate) -> str:
-    return _name_cn(cert.subject)
 
 
 def render_conf(s: ListenerSettings) -> str:

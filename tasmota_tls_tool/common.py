@@ -1,6 +1,7 @@
-"""Where the CLI's CA passphrase comes from: a file, the environment or a prompt.
+"""What every `tasmota-tls` command module shares: errors, the passphrase, handlers, files.
 
-Never from the command line itself, where other users of the machine could read it.
+The passphrase comes from a file, the environment or a prompt; never from the command
+line itself, where other users of the machine could read it.
 """
 
 from __future__ import annotations
@@ -9,7 +10,15 @@ import argparse
 import getpass
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeAlias
+
+from cryptography.hazmat.primitives import serialization
+
+from custom_components.tasmota_tls.pki.fsutil import KEY_MODE, atomic_write
+from custom_components.tasmota_tls.pki.limits import BROKER_DAYS
+from custom_components.tasmota_tls.pki.store import IssuedCredential, PkiStore
 
 PASSPHRASE_ENV = "TASMOTA_TLS_PASSPHRASE"  # noqa: S105 (a variable name, not a secret)
 PASSPHRASE_FILE_HELP = (
@@ -51,3 +60,28 @@ def read_passphrase(args: argparse.Namespace, *, confirm: bool = False) -> str:
     if confirm and getpass.getpass("Repeat the passphrase: ") != first:
         raise CliError("The passphrases differ.")
     return first
+
+
+# A command: its parsed arguments and the store named by --pki; returns the exit code.
+Handler: TypeAlias = Callable[[argparse.Namespace, PkiStore], int]
+# How a command module adds a command to the parser: (name, handler, help) -> its parser.
+AddCommand: TypeAlias = Callable[[str, Handler, str], argparse.ArgumentParser]
+BROKER_DAYS_HELP = f"validity of the broker certificate (default {BROKER_DAYS})"
+
+
+def write_credential(
+    out: Path, cert_name: str, key_name: str, credential: IssuedCredential
+) -> None:
+    atomic_write(out / key_name, credential.key_pem_unencrypted(), KEY_MODE)
+    atomic_write(out / cert_name, credential.cert_pem)
+
+
+def write_ca(out: Path, store: PkiStore) -> None:
+    pem = store.ca_certificate().public_bytes(serialization.Encoding.PEM)
+    atomic_write(out / "ca.crt", pem)
+
+
+def write_broker_files(out: Path, store: PkiStore, credential: IssuedCredential) -> None:
+    write_ca(out, store)
+    write_credential(out, "broker.crt", "broker.key", credential)
+    print(f"Wrote ca.crt, broker.crt and broker.key (0600) to {out}")

@@ -16,7 +16,7 @@ import pytest
 from tests.helpers.bearssl_client import EXIT_OK, EXIT_TLS, build_client, run_client
 from tests.helpers.mosquitto import BrokerFactory
 
-from .test_cli import run
+from .support import run
 
 BROKER_HOST = "127.0.0.1"  # the MqttHost the device is given
 

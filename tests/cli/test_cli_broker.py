@@ -17,10 +17,9 @@ from custom_components.tasmota_tls.pki import PkiStore, profiles
 from custom_components.tasmota_tls.pki.store import utcnow
 from tasmota_tls_tool.cli import main
 from tasmota_tls_tool.cli_broker import read_discovery
+from tests.broker.support import PASSPHRASE, ca_key, discovery, expired_crl_pem
 from tests.helpers.bearssl_client import build_client, run_client
 from tests.helpers.mosquitto import BrokerFactory
-
-from .conftest import PASSPHRASE, ca_key, discovery, expired_crl_pem
 
 REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / "scripts" / "tasmota-tls"
