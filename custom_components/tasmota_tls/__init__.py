@@ -17,11 +17,10 @@ from .const import CONF_PASSPHRASE, CONF_STORE_ID, CONF_WEB_PASSWORD, DOMAIN
 from .device_links import async_remove_orphaned_entities
 from .issues import async_clear_entry_issues
 from .journal import EnrolmentJournal
-from .lifecycle import Lifecycle
 from .log_guard import install_log_guard
-from .manager import TlsManager
-from .models import TasmotaTlsConfigEntry, TasmotaTlsData
+from .models import TasmotaTlsConfigEntry
 from .pki import PkiError
+from .runtime import build_runtime
 from .secret_store import SecretStore, secrets_path, write_secrets
 from .services import async_setup_services
 
@@ -66,15 +65,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: TasmotaTlsConfigEntry) -
         raise ConfigEntryError(
             translation_domain=DOMAIN, translation_key="secrets_unreadable"
         ) from err
-    manager = TlsManager(hass, entry, ca, journal, secrets)
-    lifecycle = Lifecycle(hass, entry, manager)
-    entry.runtime_data = TasmotaTlsData(ca=ca, manager=manager, lifecycle=lifecycle)
+    data = entry.runtime_data = build_runtime(hass, entry, ca, journal, secrets)
 
     async_remove_orphaned_entities(hass, entry.entry_id)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    entry.async_on_unload(manager.async_stop)
-    await manager.async_start()
-    await lifecycle.async_start()
+    entry.async_on_unload(data.feed.async_stop)
+    await data.feed.async_start()
+    await data.lifecycle.async_start()
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     return True
 
@@ -133,14 +130,14 @@ async def async_remove_config_entry_device(
     hass: HomeAssistant, entry: TasmotaTlsConfigEntry, device_entry: dr.DeviceEntry
 ) -> bool:
     """Allow removing a device that no longer announces itself."""
-    manager = entry.runtime_data.manager
+    data = entry.runtime_data
     for domain, identifier in device_entry.identifiers:
         if domain != DOMAIN or identifier == entry.entry_id:
             continue
-        state = manager.device_state(identifier)
+        state = data.view.device_state(identifier)
         if state is not None and state.present:
             return False
-        await manager.async_forget(identifier)
+        await data.feed.async_forget(identifier)
     return not any(
         domain == DOMAIN and identifier == entry.entry_id
         for domain, identifier in device_entry.identifiers

@@ -2,29 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from homeassistant.components.binary_sensor import (
     BinarySensorDeviceClass,
     BinarySensorEntity,
     BinarySensorEntityDescription,
 )
 from homeassistant.const import EntityCategory
-from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers.dispatcher import async_dispatcher_connect
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .entity import TasmotaTlsDeviceEntity
-from .manager import SIGNAL_NEW_DEVICE
+from .entity import TasmotaTlsDeviceEntity, async_add_device_entities
 from .models import TasmotaTlsConfigEntry
+from .read_model import DeviceReadModel
 
 PARALLEL_UPDATES = 0
 
-# The TLS status sensor is the primary view (it names every state); this on/off copy is
-# for automations and the device page's diagnostics.
-TLS_CONNECTED = BinarySensorEntityDescription(
-    key="tls_connected",
-    translation_key="tls_connected",
-    device_class=BinarySensorDeviceClass.CONNECTIVITY,
-    entity_category=EntityCategory.DIAGNOSTIC,
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceBinarySensorDescription(BinarySensorEntityDescription):
+    """A device's on/off state, read from the read model by MAC."""
+
+    value_fn: Callable[[DeviceReadModel, str], bool]
+
+
+def _connected_tls(view: DeviceReadModel, mac: str) -> bool:
+    state = view.device_state(mac)
+    return state is not None and state.connected_tls
+
+
+BINARY_SENSORS = (
+    # The TLS status sensor is the primary view (it names every state); this on/off copy
+    # is for automations and the device page's diagnostics.
+    DeviceBinarySensorDescription(
+        key="tls_connected",
+        translation_key="tls_connected",
+        device_class=BinarySensorDeviceClass.CONNECTIVITY,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=_connected_tls,
+    ),
 )
 
 
@@ -34,24 +52,15 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """One binary sensor per discovered device, added as devices appear."""
-    manager = entry.runtime_data.manager
-
-    @callback
-    def add(mac: str) -> None:
-        async_add_entities([TlsConnectedSensor(manager, mac, TLS_CONNECTED)])
-
-    for mac in list(manager.tracker.devices):
-        add(mac)
-    entry.async_on_unload(
-        async_dispatcher_connect(hass, SIGNAL_NEW_DEVICE.format(entry.entry_id), add)
-    )
+    async_add_device_entities(hass, entry, async_add_entities, DeviceBinarySensor, BINARY_SENSORS)
 
 
-class TlsConnectedSensor(TasmotaTlsDeviceEntity, BinarySensorEntity):
-    """On while the device is online over TLS."""
+class DeviceBinarySensor(TasmotaTlsDeviceEntity, BinarySensorEntity):
+    """On while the description's condition holds for the device."""
+
+    entity_description: DeviceBinarySensorDescription
 
     @property
     def is_on(self) -> bool:
-        """Online, and Status 6 said TLS."""
-        state = self.manager.device_state(self.mac)
-        return state is not None and bool(state.online) and bool(state.mqtt_tls)
+        """Read from the read model."""
+        return self.entity_description.value_fn(self.view, self.mac)

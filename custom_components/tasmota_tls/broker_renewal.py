@@ -3,7 +3,7 @@
 Devices in fingerprint mode pin the broker's public key, not its certificate. So the
 automatic renewal signs a new certificate for the SAME key and names: every pinned
 device keeps connecting once the broker serves it. The exported bundle is rewritten
-(broker_bundle.async_refresh_exported_bundle) so installing it and reloading the broker
+(broker_bundle.BrokerBundle.async_refresh) so installing it and reloading the broker
 is all that is left; a new key is only ever made by an explicit rotation
 (export_broker_bundle with rotate_key).
 """
@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING
 
 from homeassistant.core import HomeAssistant
 
-from .broker_bundle import async_refresh_exported_bundle, exported_layouts
-from .ca import CaSnapshot, bundle_directory
-from .const import CONF_AUTO_RENEW, DEFAULT_AUTO_RENEW, EVENT_TASMOTA_TLS
+from .broker_bundle import BrokerBundle, exported_layouts
+from .ca import CaSnapshot, CertificateAuthority
+from .const import EVENT_TASMOTA_TLS
 from .issues import ISSUE_BROKER_EXPIRING, ISSUE_BROKER_EXPIRING_MANUAL, async_set_issue
 from .pki import PkiError
-
-if TYPE_CHECKING:
-    from .manager import TlsManager
+from .settings import EntrySettings
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -37,7 +34,9 @@ EVENT_BROKER_RENEWED = "broker_renewed"
 
 async def async_check_broker_expiry(
     hass: HomeAssistant,
-    manager: TlsManager,
+    settings: EntrySettings,
+    ca: CertificateAuthority,
+    bundle: BrokerBundle,
     snapshot: CaSnapshot,
     now: dt.datetime,
     passphrase: str | None,
@@ -47,15 +46,11 @@ async def async_check_broker_expiry(
     Automatic only when the store holds the broker key (it issued the certificate),
     automatic renewal is on and the passphrase is kept (unattended custody).
     """
-    entry = manager.entry
+    entry_id = settings.entry_id
     not_after = snapshot.broker_not_after
-    automatic = bool(
-        passphrase
-        and snapshot.broker_key_in_store
-        and entry.options.get(CONF_AUTO_RENEW, DEFAULT_AUTO_RENEW)
-    )
+    automatic = bool(passphrase and snapshot.broker_key_in_store and settings.auto_renew)
     if automatic and passphrase and not_after and not_after - now < _days(AUTO_RENEW_DAYS):
-        renewed = await _async_renew(hass, manager, passphrase, not_after)
+        renewed = await _async_renew(hass, entry_id, ca, bundle, passphrase, not_after)
         if renewed is None:
             automatic = False  # the log says why; the user is asked to act
         else:
@@ -66,26 +61,31 @@ async def async_check_broker_expiry(
         "renew_on": _date(not_after - _days(AUTO_RENEW_DAYS) if not_after else None),
         "names": ", ".join(snapshot.broker_names) or "-",
     }
-    async_set_issue(hass, ISSUE_BROKER_EXPIRING, entry.entry_id, due and automatic, placeholders)
+    async_set_issue(hass, ISSUE_BROKER_EXPIRING, entry_id, due and automatic, placeholders)
     async_set_issue(
-        hass, ISSUE_BROKER_EXPIRING_MANUAL, entry.entry_id, due and not automatic, placeholders
+        hass, ISSUE_BROKER_EXPIRING_MANUAL, entry_id, due and not automatic, placeholders
     )
     return snapshot
 
 
 async def _async_renew(
-    hass: HomeAssistant, manager: TlsManager, passphrase: str, old_not_after: dt.datetime
+    hass: HomeAssistant,
+    entry_id: str,
+    ca: CertificateAuthority,
+    bundle: BrokerBundle,
+    passphrase: str,
+    old_not_after: dt.datetime,
 ) -> CaSnapshot | None:
-    before = manager.ca.snapshot
+    before = ca.snapshot
     try:
-        certificate = await manager.ca.async_renew_broker(passphrase)
+        certificate = await ca.async_renew_broker(passphrase)
     except (PkiError, OSError) as err:
         _LOGGER.warning("Could not renew the broker certificate: %s", err)
         return None
-    await async_refresh_exported_bundle(manager, passphrase)
-    snapshot = manager.ca.snapshot
+    await bundle.async_refresh(passphrase)
+    snapshot = ca.snapshot
     assert snapshot is not None  # async_renew_broker refreshed it
-    directory = bundle_directory(hass, manager.entry.entry_id)
+    directory = bundle.directory
     layouts = await hass.async_add_executor_job(exported_layouts, directory)
     _LOGGER.info(
         "Renewed the broker certificate with the same key (it expired on %s, now on %s); %s",
@@ -100,7 +100,7 @@ async def _async_renew(
         EVENT_TASMOTA_TLS,
         {
             "type": EVENT_BROKER_RENEWED,
-            "entry_id": manager.entry.entry_id,
+            "entry_id": entry_id,
             "serial": f"{certificate.serial_number:x}",  # as the index records it
             "not_after": certificate.not_valid_after_utc.isoformat(),
             "previous_not_after": old_not_after.isoformat(),

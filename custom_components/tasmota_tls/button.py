@@ -8,13 +8,13 @@ from typing import Any
 
 from homeassistant.components.button import ButtonEntity, ButtonEntityDescription
 from homeassistant.const import EntityCategory
-from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers.dispatcher import async_dispatcher_connect
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .entity import TasmotaTlsDeviceEntity
-from .manager import SIGNAL_NEW_DEVICE, TlsManager
+from .entity import TasmotaTlsDeviceEntity, async_add_device_entities
 from .models import TasmotaTlsConfigEntry
+from .operations import OperationRunner
 
 PARALLEL_UPDATES = 0
 
@@ -23,7 +23,7 @@ PARALLEL_UPDATES = 0
 class TasmotaTlsButtonDescription(ButtonEntityDescription):
     """A button and what pressing it does."""
 
-    press_fn: Callable[[TlsManager, str], Coroutine[Any, Any, None]]
+    press_fn: Callable[[OperationRunner, str], Coroutine[Any, Any, None]]
 
 
 BUTTONS = (
@@ -31,13 +31,13 @@ BUTTONS = (
         key="enrol",
         translation_key="enrol",
         entity_category=EntityCategory.CONFIG,
-        press_fn=lambda manager, mac: manager.async_request(mac, "enrol"),
+        press_fn=lambda operations, mac: operations.async_request(mac, "enrol"),
     ),
     TasmotaTlsButtonDescription(
         key="renew",
         translation_key="renew",
         entity_category=EntityCategory.CONFIG,
-        press_fn=lambda manager, mac: manager.async_request(mac, "renew"),
+        press_fn=lambda operations, mac: operations.async_request(mac, "renew"),
     ),
 )
 
@@ -48,17 +48,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Enrol and renew buttons per discovered device."""
-    manager = entry.runtime_data.manager
-
-    @callback
-    def add(mac: str) -> None:
-        async_add_entities(TasmotaTlsButton(manager, mac, description) for description in BUTTONS)
-
-    for mac in list(manager.tracker.devices):
-        add(mac)
-    entry.async_on_unload(
-        async_dispatcher_connect(hass, SIGNAL_NEW_DEVICE.format(entry.entry_id), add)
-    )
+    async_add_device_entities(hass, entry, async_add_entities, TasmotaTlsButton, BUTTONS)
 
 
 class TasmotaTlsButton(TasmotaTlsDeviceEntity, ButtonEntity):
@@ -66,6 +56,17 @@ class TasmotaTlsButton(TasmotaTlsDeviceEntity, ButtonEntity):
 
     entity_description: TasmotaTlsButtonDescription
 
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: TasmotaTlsConfigEntry,
+        mac: str,
+        description: EntityDescription,
+    ) -> None:
+        """A button of the device ``mac``; presses go to the entry's operations."""
+        super().__init__(hass, entry, mac, description)
+        self._operations = entry.runtime_data.operations
+
     async def async_press(self) -> None:
         """Start the operation (raises a translated error if it cannot start)."""
-        await self.entity_description.press_fn(self.manager, self.mac)
+        await self.entity_description.press_fn(self._operations, self.mac)

@@ -82,11 +82,15 @@ ATTR_REASON: Final = "reason"
 ATTR_LAYOUT: Final = "layout"
 ATTR_SERIAL: Final = "serial"
 
-SERVICE_ENROLL: Final = "enroll"
+SERVICE_ENROL: Final = "enrol"
+SERVICE_ENROLL: Final = "enroll"  # the first release's spelling, kept as an alias of enrol
 SERVICE_RENEW: Final = "renew"
 SERVICE_REVOKE: Final = "revoke"
 SERVICE_EXPORT_TRUST_ANCHOR: Final = "export_trust_anchor"
 SERVICE_EXPORT_BROKER_BUNDLE: Final = "export_broker_bundle"
+
+# Dispatcher signal (formatted with the entry ID): a device was discovered, add its entities.
+SIGNAL_NEW_DEVICE: Final = f"{DOMAIN}_new_device_{{}}"
 
 # Events fired for automations
 EVENT_TASMOTA_TLS: Final = "tasmota_tls_event"

@@ -50,7 +50,7 @@ async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: TasmotaTlsConfigEntry
 ) -> dict[str, Any]:
     """Everything useful for a bug report."""
-    manager = entry.runtime_data.manager
+    view = entry.runtime_data.view
     ca = entry.runtime_data.ca
     store_error: str | None = None
     snapshot: CaSnapshot | None
@@ -62,8 +62,8 @@ async def async_get_config_entry_diagnostics(
         store_error = type(err).__name__
         snapshot = ca.snapshot
     devices = []
-    for number, (mac, state) in enumerate(sorted(manager.tracker.devices.items()), start=1):
-        record = manager.journal.records.get(mac)
+    for number, (mac, state) in enumerate(sorted(view.devices.items()), start=1):
+        record = view.record(mac)
         last = record.to_dict() if record else None
         if last is not None and last.get("detail"):
             device = state.device
@@ -80,8 +80,8 @@ async def async_get_config_entry_diagnostics(
                         "mqtt_tls": state.mqtt_tls,
                         "mqtt_host": state.mqtt_host,
                         "mqtt_port": state.mqtt_port,
-                        "status": manager.status(mac).value,
-                        "certificate_serial": manager.journal.certificates.get(mac),
+                        "status": view.status(mac).value,
+                        "certificate_serial": view.certificate_serial(mac),
                         "last_enrolment": last,
                     },
                     TO_REDACT,

@@ -11,15 +11,16 @@ says so instead of a repair per device only.
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
 
 from homeassistant.components import persistent_notification
-from homeassistant.core import callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers import translation
 
-from .const import CONF_BROKER_HOST, CONF_BROKER_PORT, DOMAIN, FIRMWARE_DOCS_URL
-from .enrolment import EnrolmentStep
+from .const import DOMAIN, FIRMWARE_DOCS_URL
+from .device_state import DeviceState
+from .enrolment import EnrolmentRecord, EnrolmentStep
 from .issues import (
     ISSUE_DEVICE_UNREACHABLE,
     ISSUE_NO_TLSKEY_SUPPORT,
@@ -28,13 +29,11 @@ from .issues import (
     async_set_issue,
     issue_id,
 )
-
-if TYPE_CHECKING:
-    from .manager import TlsManager
+from .settings import EntrySettings
 
 NO_FAILURE = "none"
 OTHER_REASON = "other"
-# The reasons the engine and the manager report (enrolment/model.py EnrolmentError).
+# The reasons the engine and the operations report (enrolment/model.py EnrolmentError).
 REASONS = (
     "no_tlskey_support",
     "timeout",
@@ -73,9 +72,8 @@ _DEVICE_REPAIRS = frozenset(_REPAIRS.values())
 FLEET_THRESHOLD = 2
 
 
-def failure_reason(manager: TlsManager, mac: str) -> str:
+def failure_reason(record: EnrolmentRecord | None) -> str:
     """The sensor state: the reason of the device's failed last operation, else ``none``."""
-    record = manager.journal.records.get(mac)
     if record is None or record.step != EnrolmentStep.FAILED or not record.reason:
         return NO_FAILURE
     return record.reason if record.reason in REASONS else OTHER_REASON
@@ -85,50 +83,88 @@ def notification_id(entry_id: str) -> str:
     return f"{DOMAIN}_{entry_id}_fleet_failures"
 
 
-@callback
-def async_failed(manager: TlsManager, mac: str, reason: str, detail: str | None) -> None:
-    """Open the repair that fits ``reason`` (closing the others of the device)."""
-    state = manager.tracker.devices.get(mac)
-    data = manager.entry.data
-    placeholders = {
-        "name": state.device.name if state else mac,
-        "mac": mac,
-        "ip": state.device.ip if state else "-",
-        "detail": detail or "-",
-        "url": FIRMWARE_DOCS_URL,
-        "broker_host": str(data[CONF_BROKER_HOST]),
-        "broker_port": str(data[CONF_BROKER_PORT]),
-    }
-    wanted = _REPAIRS.get(reason)
-    for kind in _DEVICE_REPAIRS:
-        active = kind == wanted
-        async_set_issue(
-            manager.hass,
-            kind,
-            manager.entry.entry_id,
-            active,
-            placeholders if active else None,
-            mac=mac,
+class FailureRepairs:
+    """The repairs and the fleet notice of one entry's failures."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        settings: EntrySettings,
+        reasons: Callable[[], Iterable[str]],
+    ) -> None:
+        """``reasons`` gives every tracked device's failure reason (``none`` if fine)."""
+        self._hass = hass
+        self._settings = settings
+        self._reasons = reasons
+
+    @callback
+    def async_failed(
+        self, mac: str, state: DeviceState | None, reason: str, detail: str | None
+    ) -> None:
+        """Open the repair that fits ``reason`` (closing the others of the device)."""
+        settings = self._settings
+        placeholders = {
+            "name": state.device.name if state else mac,
+            "mac": mac,
+            "ip": state.device.ip if state else "-",
+            "detail": detail or "-",
+            "url": FIRMWARE_DOCS_URL,
+            "broker_host": settings.broker_host,
+            "broker_port": str(settings.broker_port),
+        }
+        wanted = _REPAIRS.get(reason)
+        for kind in _DEVICE_REPAIRS:
+            active = kind == wanted
+            async_set_issue(self._hass, kind, settings.entry_id, active,
+                            placeholders if active else None, mac=mac)  # fmt: skip
+        self._update_fleet_notice()
+
+    @callback
+    def async_succeeded(self, mac: str) -> None:
+        """The device is fine now: its failure repairs go."""
+        for kind in _DEVICE_REPAIRS:
+            async_set_issue(self._hass, kind, self._settings.entry_id, False, mac=mac)
+        self._update_fleet_notice()
+
+    @callback
+    def _update_fleet_notice(self) -> None:
+        counts = Counter(reason for reason in self._reasons() if reason != NO_FAILURE)
+        self._hass.async_create_task(
+            async_update_fleet_notice(self._hass, self._settings, counts), eager_start=True
         )
-    manager.hass.async_create_task(async_update_fleet_notice(manager), eager_start=True)
+
+    @callback
+    def async_show_revoked(self, mac: str, state: DeviceState | None, shown_now: bool) -> None:
+        """A revoked device that is still connected over TLS: say the broker must cut it off.
+
+        A reload of the CRL does not close open connections; only a broker restart does,
+        and the integration does not manage the broker, so the user has to do it.
+        """
+        hass, entry_id = self._hass, self._settings.entry_id
+        shown = (
+            ir.async_get(hass).async_get_issue(
+                DOMAIN, issue_id(ISSUE_REVOKED_STILL_CONNECTED, entry_id, mac)
+            )
+            is not None
+        )
+        if shown_now == shown:
+            return  # called on every update of the device: act only on a change
+        placeholders = None
+        if shown_now and state is not None:
+            placeholders = {
+                "name": state.device.name,
+                "mac": mac,
+                "broker_host": self._settings.broker_host,
+            }
+        async_set_issue(hass, ISSUE_REVOKED_STILL_CONNECTED, entry_id, shown_now, placeholders,
+                        mac=mac)  # fmt: skip
 
 
-@callback
-def async_succeeded(manager: TlsManager, mac: str) -> None:
-    """The device is fine now: its failure repairs go."""
-    for kind in _DEVICE_REPAIRS:
-        async_set_issue(manager.hass, kind, manager.entry.entry_id, False, mac=mac)
-    manager.hass.async_create_task(async_update_fleet_notice(manager), eager_start=True)
-
-
-async def async_update_fleet_notice(manager: TlsManager) -> None:
+async def async_update_fleet_notice(
+    hass: HomeAssistant, settings: EntrySettings, counts: Counter[str]
+) -> None:
     """One notification while several devices fail for the same reason; gone after."""
-    hass, entry_id = manager.hass, manager.entry.entry_id
-    counts = Counter(
-        reason
-        for mac in manager.tracker.devices
-        if (reason := failure_reason(manager, mac)) != NO_FAILURE
-    )
+    entry_id = settings.entry_id
     shared = [(reason, n) for reason, n in counts.most_common() if n >= FLEET_THRESHOLD]
     if not shared:
         persistent_notification.async_dismiss(hass, notification_id(entry_id))
@@ -147,44 +183,10 @@ async def async_update_fleet_notice(manager: TlsManager) -> None:
     ]
     title = notices.get(f"component.{DOMAIN}.exceptions.fleet_failure_title.message", DOMAIN)
     body = notices.get(f"component.{DOMAIN}.exceptions.fleet_failure.message", "{lines}")
+    entry = hass.config_entries.async_get_entry(entry_id)  # its title as it is now
     persistent_notification.async_create(
         hass,
         body.replace("{lines}", "\n".join(f"- {text}" for text in lines)),
-        title=title.replace("{name}", manager.entry.title),
+        title=title.replace("{name}", entry.title if entry else DOMAIN),
         notification_id=notification_id(entry_id),
-    )
-
-
-@callback
-def async_check_revoked(manager: TlsManager, mac: str) -> None:
-    """A revoked device that is still connected over TLS: say the broker must cut it off.
-
-    A reload of the CRL does not close open connections; only a broker restart does, and
-    the integration does not manage the broker, so the user has to do it.
-    """
-    state = manager.tracker.devices.get(mac)
-    connected = state is not None and state.present and bool(state.online and state.mqtt_tls)
-    revoked = connected and manager.status(mac).value == "revoked"
-    shown = (
-        ir.async_get(manager.hass).async_get_issue(
-            DOMAIN, issue_id(ISSUE_REVOKED_STILL_CONNECTED, manager.entry.entry_id, mac)
-        )
-        is not None
-    )
-    if revoked == shown:
-        return  # called on every update of the device: act only on a change
-    placeholders = None
-    if revoked and state is not None:
-        placeholders = {
-            "name": state.device.name,
-            "mac": mac,
-            "broker_host": str(manager.entry.data[CONF_BROKER_HOST]),
-        }
-    async_set_issue(
-        manager.hass,
-        ISSUE_REVOKED_STILL_CONNECTED,
-        manager.entry.entry_id,
-        revoked,
-        placeholders,
-        mac=mac,
     )

@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import Any
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.event import async_call_later, async_track_time_interval
 from homeassistant.util import dt as dt_util
 
+from .broker_bundle import BrokerBundle
 from .broker_renewal import async_check_broker_expiry
+from .ca import CertificateAuthority
 from .const import (
     CA_EXPIRY_WARNING_DAYS,
-    CONF_AUTO_RENEW,
-    CONF_BROKER_HOST,
-    CONF_VALIDATION,
     CRL_REFRESH_WHEN_LEFT_DAYS,
-    DEFAULT_AUTO_RENEW,
-    DEFAULT_VALIDATION,
     EVENT_CERTIFICATE_EXPIRED,
     EVENT_CERTIFICATE_EXPIRING,
-    VALIDATION_FINGERPRINT,
 )
+from .custody import PassphraseCustody
+from .events import DeviceEvents
 from .issues import (
     ISSUE_BROKER_CERTIFICATE_MISSING,
     ISSUE_BROKER_NAME_MISMATCH,
@@ -31,9 +31,10 @@ from .issues import (
     ISSUE_FINGERPRINT_NEEDS_RSA,
     async_set_issue,
 )
-from .manager import TlsManager
-from .models import TasmotaTlsConfigEntry, renew_window
+from .operations import OperationRunner
 from .pki import PkiError
+from .read_model import DeviceReadModel
+from .settings import EntrySettings
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -45,11 +46,28 @@ FIRST_DEVICE_CHECK = dt.timedelta(minutes=1)
 class Lifecycle:
     """Runs :meth:`async_check` at start and every hour."""
 
-    def __init__(self, hass: HomeAssistant, entry: TasmotaTlsConfigEntry, manager: TlsManager):
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry[Any],
+        settings: EntrySettings,
+        ca: CertificateAuthority,
+        view: DeviceReadModel,
+        operations: OperationRunner,
+        custody: PassphraseCustody,
+        events: DeviceEvents,
+        bundle: BrokerBundle,
+    ) -> None:
         """Nothing runs until async_start."""
         self._hass = hass
         self._entry = entry
-        self._manager = manager
+        self._settings = settings
+        self._ca = ca
+        self._view = view
+        self._operations = operations
+        self._custody = custody
+        self._events = events
+        self._bundle = bundle
         self._announced: set[tuple[str, str]] = set()  # (event type, serial)
 
     async def async_start(self) -> None:
@@ -70,22 +88,22 @@ class Lifecycle:
 
     async def async_check(self) -> None:
         """One pass over the CA, the CRL, the broker certificate and every device."""
-        manager, entry = self._manager, self._entry
-        entry_id = entry.entry_id
-        snapshot = await manager.ca.async_refresh()
+        ca, settings = self._ca, self._settings
+        entry_id = settings.entry_id
+        snapshot = await ca.async_refresh()
         now = dt_util.utcnow()
-        passphrase = manager.stored_passphrase()  # from the private secrets file
+        passphrase = self._custody.stored_passphrase()  # from the private secrets file
 
         crl_due = snapshot.crl_next_update is None or snapshot.crl_next_update - now < dt.timedelta(
             days=CRL_REFRESH_WHEN_LEFT_DAYS
         )
         if crl_due and passphrase:
             try:
-                await manager.ca.async_generate_crl(passphrase)
+                await ca.async_generate_crl(passphrase)
             except PkiError as err:
                 _LOGGER.warning("Could not renew the CRL: %s", err)
             else:
-                snapshot = manager.ca.snapshot or snapshot
+                snapshot = ca.snapshot or snapshot
                 crl_due = False
         async_set_issue(
             self._hass,
@@ -103,9 +121,11 @@ class Lifecycle:
             snapshot.ca_not_after - now < dt.timedelta(days=CA_EXPIRY_WARNING_DAYS),
             {"name": snapshot.ca_name, "expires": _date(snapshot.ca_not_after)},
         )
-        snapshot = await async_check_broker_expiry(self._hass, manager, snapshot, now, passphrase)
+        snapshot = await async_check_broker_expiry(
+            self._hass, settings, ca, self._bundle, snapshot, now, passphrase
+        )
         self._check_broker(snapshot.broker_names)
-        pinning = entry.options.get(CONF_VALIDATION, DEFAULT_VALIDATION) == VALIDATION_FINGERPRINT
+        pinning = settings.fingerprint_mode
         broker_known = snapshot.broker_not_after is not None
         # Fixable: its repair exports the broker bundle, which issues the certificate.
         async_set_issue(
@@ -124,13 +144,13 @@ class Lifecycle:
             {"names": ", ".join(snapshot.broker_names) or "-"},
         )
         self._check_devices(now, passphrase)
-        manager.async_notify()
+        self._view.async_notify()
 
     def _check_broker(self, broker_names: tuple[str, ...]) -> None:
-        host = str(self._entry.data[CONF_BROKER_HOST]).lower()
+        host = self._settings.broker_host.lower()
         reported = {
             state.mqtt_host
-            for state in self._manager.tracker.devices.values()
+            for state in self._view.devices.values()
             if state.present
             and state.mqtt_tls
             and state.mqtt_host
@@ -140,7 +160,7 @@ class Lifecycle:
         async_set_issue(
             self._hass,
             ISSUE_BROKER_NAME_MISMATCH,
-            self._entry.entry_id,
+            self._settings.entry_id,
             certificate_mismatch or bool(reported),
             {
                 "broker_host": host,
@@ -150,17 +170,17 @@ class Lifecycle:
         )
 
     def _check_devices(self, now: dt.datetime, passphrase: str | None) -> None:
-        manager, entry = self._manager, self._entry
-        window = renew_window(entry)
-        auto_renew = entry.options.get(CONF_AUTO_RENEW, DEFAULT_AUTO_RENEW)
+        view, operations = self._view, self._operations
+        window = self._settings.renew_window
+        auto_renew = self._settings.auto_renew
         waiting: list[str] = []
-        for mac, state in manager.tracker.devices.items():
-            certificate = manager.certificate(mac)
+        for mac, state in view.devices.items():
+            certificate = view.certificate(mac)
             if certificate is None or certificate.status == "revoked" or not state.present:
                 continue
-            record = manager.journal.records.get(mac)
-            if record is not None and not record.finished and not manager.is_busy(mac):
-                manager.async_resume(mac)
+            record = view.record(mac)
+            if record is not None and not record.finished and not view.is_busy(mac):
+                operations.async_resume(mac)
                 continue
             if certificate.current_status(now) == "expired":
                 self._announce(mac, EVENT_CERTIFICATE_EXPIRED, certificate.serial)
@@ -170,17 +190,17 @@ class Lifecycle:
                 continue
             self._announce(mac, EVENT_CERTIFICATE_EXPIRING, certificate.serial, days_left=left.days)
             if auto_renew and passphrase:
-                if state.online and not manager.is_busy(mac):
+                if state.online and not view.is_busy(mac):
                     _LOGGER.info(
                         "Renewing the certificate of Tasmota %s (%s days left)", mac, left.days
                     )
-                    manager.async_start_renewal(mac, passphrase)
+                    operations.async_start_renewal(mac, passphrase)
             else:
                 waiting.append(state.device.name)
         async_set_issue(
             self._hass,
             ISSUE_DEVICES_EXPIRING,
-            entry.entry_id,
+            self._settings.entry_id,
             bool(waiting),
             {"devices": ", ".join(sorted(waiting)), "days": str(window.days)},
             fixable=not passphrase,
@@ -190,7 +210,7 @@ class Lifecycle:
         if (kind, serial) in self._announced:
             return
         self._announced.add((kind, serial))
-        self._manager.fire_event(mac, kind, serial=serial, **extra)
+        self._events.fire(mac, kind, serial=serial, **extra)
 
 
 def _date(value: dt.datetime | None) -> str:

@@ -1,62 +1,41 @@
-"""Runtime data shared by the entry's platforms."""
+"""The runtime data one entry's platforms, actions, repairs and diagnostics use.
+
+The top of the integration's runtime: runtime.py builds it, and nothing below the
+platforms imports it. Layers, each importing only those below:
+platforms, actions, repairs -> this -> lifecycle, device_feed -> operations ->
+read_model -> address_guard, tracker, the CA, the journal -> the core (pki, enrolment).
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
 
-from .const import CONF_RENEW_DAYS, DEFAULT_RENEW_DAYS
-from .discovery import TasmotaDevice
-
-if TYPE_CHECKING:
-    from .ca import CertificateAuthority
-    from .lifecycle import Lifecycle
-    from .manager import TlsManager
-
-
-class TlsStatus(StrEnum):
-    """The TLS status sensor's states."""
-
-    NOT_ENROLLED = "not_enrolled"
-    QUEUED = "queued"  # waiting for a free slot (enrolments at a time)
-    ENROLLING = "enrolling"
-    RENEWING = "renewing"
-    CONNECTED_TLS = "connected_tls"
-    CONNECTED_PLAIN = "connected_plain"
-    OFFLINE = "offline"
-    FAILED = "failed"
-    EXPIRED = "expired"
-    REVOKED = "revoked"
+from .address_guard import AddressGuard
+from .broker_bundle import BrokerBundle
+from .ca import CertificateAuthority
+from .custody import PassphraseCustody
+from .device_feed import DeviceFeed
+from .lifecycle import Lifecycle
+from .operations import OperationRunner
+from .read_model import DeviceReadModel
+from .settings import EntrySettings
 
 
-@dataclass
-class DeviceState:
-    """What is known about one discovered device right now."""
-
-    device: TasmotaDevice
-    present: bool = True  # False after its discovery config was removed
-    online: bool | None = None  # from the LWT
-    mqtt_tls: bool | None = None  # from Status 6
-    mqtt_host: str | None = None
-    mqtt_port: int | None = None
-
-
-@dataclass
+@dataclass(frozen=True)
 class TasmotaTlsData:
     """Everything one entry runs on."""
 
+    settings: EntrySettings
     ca: CertificateAuthority
-    manager: TlsManager
+    view: DeviceReadModel  # what entities show, pushed per MAC
+    guard: AddressGuard  # pins, ownership, the spoofing checks
+    custody: PassphraseCustody
+    operations: OperationRunner
+    bundle: BrokerBundle
+    feed: DeviceFeed
     lifecycle: Lifecycle
 
 
 type TasmotaTlsConfigEntry = ConfigEntry[TasmotaTlsData]
-
-
-def renew_window(entry: ConfigEntry) -> dt.timedelta:
-    """How long before expiry a certificate is renewed (option, in days)."""
-    return dt.timedelta(days=int(entry.options.get(CONF_RENEW_DAYS, DEFAULT_RENEW_DAYS)))

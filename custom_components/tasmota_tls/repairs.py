@@ -20,7 +20,7 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
-from .broker_bundle import async_export_broker_bundle
+from .broker_export import async_export_broker_bundle
 from .const import ATTR_LAYOUT, CONF_PASSPHRASE, DOMAIN
 from .issues import (
     ISSUE_ADDRESS_CHANGED,
@@ -29,7 +29,7 @@ from .issues import (
     ISSUE_DEVICES_EXPIRING,
     issue_id,
 )
-from .models import TasmotaTlsConfigEntry, renew_window
+from .models import TasmotaTlsConfigEntry
 from .pki import PkiError
 
 _LOGGER = logging.getLogger(__name__)
@@ -83,11 +83,11 @@ class PassphraseRepairFlow(_EntryRepairFlow):
             return self.async_abort(reason="entry_not_loaded")
         errors: dict[str, str] = {}
         if user_input is not None:
-            manager = entry.runtime_data.manager
+            data = entry.runtime_data
             try:
-                passphrase = await manager.async_passphrase(user_input[CONF_PASSPHRASE])
+                passphrase = await data.custody.async_passphrase(user_input[CONF_PASSPHRASE])
                 if self._kind == ISSUE_CRL_STALE:
-                    await manager.ca.async_generate_crl(passphrase)
+                    await data.ca.async_generate_crl(passphrase)
             except ServiceValidationError:
                 errors["base"] = "wrong_passphrase"
             except (HomeAssistantError, PkiError, OSError) as err:
@@ -96,10 +96,10 @@ class PassphraseRepairFlow(_EntryRepairFlow):
                 errors["base"] = "store_error"
             else:
                 if self._kind != ISSUE_CRL_STALE:
-                    for mac in manager.expiring(renew_window(entry)):
-                        manager.async_start_renewal(mac, passphrase)
+                    for mac in data.view.expiring(data.settings.renew_window):
+                        data.operations.async_start_renewal(mac, passphrase)
                 ir.async_delete_issue(self.hass, DOMAIN, self._our_issue_id)
-                manager.async_notify()
+                data.view.async_notify()
                 return self.async_create_entry(data={})
         # A fixable issue shows no description: the step repeats its facts (dates, devices).
         issue = ir.async_get(self.hass).async_get_issue(DOMAIN, self._our_issue_id)
@@ -134,11 +134,11 @@ class AddressConfirmFlow(_EntryRepairFlow):
         """Pin the new address once confirmed."""
         if (entry := self._loaded_entry()) is None:
             return self.async_abort(reason="entry_not_loaded")
-        manager = entry.runtime_data.manager
-        if not manager.address_changed(self._mac):
+        data = entry.runtime_data
+        if not data.guard.address_changed(self._mac):
             return self.async_abort(reason="address_unchanged")
         if user_input is not None:
-            await manager.async_confirm_address(self._mac)
+            await data.feed.async_confirm_address(self._mac)
             return self.async_create_entry(data={})
         issue = ir.async_get(self.hass).async_get_issue(
             DOMAIN, issue_id(ISSUE_ADDRESS_CHANGED, self._entry_id, self._mac)
@@ -173,12 +173,12 @@ class BrokerBundleRepairFlow(_EntryRepairFlow):
         """Write the bundle."""
         if (entry := self._loaded_entry()) is None:
             return self.async_abort(reason="entry_not_loaded")
-        manager = entry.runtime_data.manager
-        attended = manager.stored_passphrase() is None
+        custody = entry.runtime_data.custody
+        attended = custody.stored_passphrase() is None
         errors: dict[str, str] = {}
         if user_input is not None:
             try:
-                passphrase = await manager.async_passphrase(user_input.get(CONF_PASSPHRASE))
+                passphrase = await custody.async_passphrase(user_input.get(CONF_PASSPHRASE))
                 response = await async_export_broker_bundle(
                     entry, passphrase, user_input[ATTR_LAYOUT]
                 )

@@ -1,4 +1,8 @@
-"""Actions: enroll, renew, revoke, export_trust_anchor and export_broker_bundle."""
+"""Actions: enrol, renew, revoke, export_trust_anchor and export_broker_bundle.
+
+``enroll`` is the first release's name of ``enrol``, kept as an alias so automations
+written for it go on working (README, Actions).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 
-from .broker_bundle import async_export_broker_bundle
+from .broker_export import async_export_broker_bundle
 from .const import (
     ATTR_CONFIG_ENTRY_ID,
     ATTR_DEVICE_ID,
@@ -27,6 +31,7 @@ from .const import (
     CONF_PASSPHRASE,
     DOMAIN,
     EXPORT_DIR,
+    SERVICE_ENROL,
     SERVICE_ENROLL,
     SERVICE_EXPORT_BROKER_BUNDLE,
     SERVICE_EXPORT_TRUST_ANCHOR,
@@ -95,24 +100,26 @@ def _device_for_call(hass: HomeAssistant, call: ServiceCall) -> tuple[TasmotaTls
     mac = mac_of_connections(device.connections) if isinstance(device, dr.DeviceEntry) else None
     if mac is not None:
         for entry in _loaded_entries(hass):
-            if entry.runtime_data.manager.device_state(mac) is not None:
+            if entry.runtime_data.view.device_state(mac) is not None:
                 return entry, mac
     raise ServiceValidationError(translation_domain=DOMAIN, translation_key="device_not_found")
 
 
-async def _async_enroll(call: ServiceCall) -> None:
+async def _async_enrol(call: ServiceCall) -> None:
     entry, mac = _device_for_call(call.hass, call)
-    await entry.runtime_data.manager.async_request(mac, "enrol", call.data.get(CONF_PASSPHRASE))
+    operations = entry.runtime_data.operations
+    await operations.async_request(mac, "enrol", call.data.get(CONF_PASSPHRASE))
 
 
 async def _async_renew(call: ServiceCall) -> None:
     entry, mac = _device_for_call(call.hass, call)
-    await entry.runtime_data.manager.async_request(mac, "renew", call.data.get(CONF_PASSPHRASE))
+    operations = entry.runtime_data.operations
+    await operations.async_request(mac, "renew", call.data.get(CONF_PASSPHRASE))
 
 
 async def _async_revoke(call: ServiceCall) -> ServiceResponse:
     entry, mac = _device_for_call(call.hass, call)
-    revoked = await entry.runtime_data.manager.async_revoke(
+    revoked = await entry.runtime_data.operations.async_revoke(
         mac, call.data[ATTR_REASON], call.data.get(CONF_PASSPHRASE), call.data.get(ATTR_SERIAL)
     )
     return {"serial": revoked.serial, "common_name": revoked.cn}
@@ -137,7 +144,7 @@ async def _async_export_trust_anchor(call: ServiceCall) -> ServiceResponse:
 
 async def _async_export_broker_bundle(call: ServiceCall) -> ServiceResponse:
     entry = _entry_for_call(call.hass, call)
-    passphrase = await entry.runtime_data.manager.async_passphrase(call.data.get(CONF_PASSPHRASE))
+    passphrase = await entry.runtime_data.custody.async_passphrase(call.data.get(CONF_PASSPHRASE))
     return await async_export_broker_bundle(
         entry, passphrase, call.data[ATTR_LAYOUT], rotate=call.data[ATTR_ROTATE_KEY]
     )
@@ -146,7 +153,8 @@ async def _async_export_broker_bundle(call: ServiceCall) -> ServiceResponse:
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the integration's actions."""
-    hass.services.async_register(DOMAIN, SERVICE_ENROLL, _async_enroll, schema=_DEVICE_SCHEMA)
+    hass.services.async_register(DOMAIN, SERVICE_ENROL, _async_enrol, schema=_DEVICE_SCHEMA)
+    hass.services.async_register(DOMAIN, SERVICE_ENROLL, _async_enrol, schema=_DEVICE_SCHEMA)
     hass.services.async_register(DOMAIN, SERVICE_RENEW, _async_renew, schema=_DEVICE_SCHEMA)
     hass.services.async_register(
         DOMAIN,

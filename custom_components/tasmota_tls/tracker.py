@@ -14,13 +14,13 @@ from collections.abc import Callable
 from homeassistant.components import mqtt
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 
+from .device_state import DeviceState
 from .discovery import (
     DISCOVERY_CONFIG_SUBSCRIPTION,
     TasmotaDevice,
     mac_from_config_topic,
     parse_discovery_config,
 )
-from .models import DeviceState
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -9,10 +9,9 @@ integration on the add-on's broker, the virtual fleet and the BearSSL client.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from unittest.mock import patch
 
 import pytest
 from homeassistant.components.hassio.const import DATA_COMPONENT
@@ -21,6 +20,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
 from custom_components.tasmota_tls.addon import files, service
+from custom_components.tasmota_tls.settings import EngineTiming
+from tests.helpers.engine_timing import use_engine_timing
 
 from .addon_mosquitto import AddonMosquitto
 from .supervisor import TOKEN, FakeSupervisor
@@ -35,11 +36,18 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load custom_components/tasmota_tls."""
 
 
+@pytest.fixture
+def engine_timing() -> EngineTiming:
+    """Bounded waits for virtual devices behind the stand-in add-on (it restarts)."""
+    return EngineTiming(step_timeout=5.0, poll_interval=0.2, wait_online_timeout=30.0)
+
+
 @pytest.fixture(autouse=True)
-def engine_timing() -> Generator[None]:
-    timing = {"step_timeout": 5.0, "poll_interval": 0.2, "wait_online_timeout": 30.0}
-    with patch.dict("custom_components.tasmota_tls.manager.ENGINE_TIMING", timing):
-        yield
+def runtime_with_engine_timing(
+    engine_timing: EngineTiming, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every entry a test sets up runs the engine with ``engine_timing``."""
+    use_engine_timing(monkeypatch, engine_timing)
 
 
 @dataclass

@@ -27,15 +27,9 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.tasmota_tls.const import DOMAIN
 from custom_components.tasmota_tls.enrolment import EnrolmentStep
 from custom_components.tasmota_tls.pki import PkiStore
-from tests.helpers.mosquitto import MosquittoBroker, free_port
+from tests.helpers.mosquitto import PLAIN_LISTENER, TLS_LISTENER, MosquittoBroker, free_port
 from tests.integration.helpers import collect_events, device_of, state_of, wait_for
-from tests.integration.test_real_broker import (
-    BROKER_NAME,
-    PLAIN_LISTENER,
-    TLS_LISTENER,
-    make_pki,
-    real_broker_entries,
-)
+from tests.integration.real_world import BROKER_NAME, make_pki, real_broker_entries
 from virtual_tasmota import Fleet, VirtualDevice
 
 PRE_SWITCH = {EnrolmentStep.SEND_KEY, EnrolmentStep.SEND_CERT, EnrolmentStep.CONFIRM}
@@ -45,14 +39,6 @@ POST_SWITCH = {EnrolmentStep.SWITCH, EnrolmentStep.WAIT_ONLINE}
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load custom_components/tasmota_tls."""
-
-
-@pytest.fixture(autouse=True)
-def engine_timing() -> Generator[None]:
-    """Bounded waits; the devices' rule timers run fast (rule_timer_scale)."""
-    timing = {"step_timeout": 5.0, "poll_interval": 0.2, "wait_online_timeout": 20.0}
-    with patch.dict("custom_components.tasmota_tls.manager.ENGINE_TIMING", timing):
-        yield
 
 
 @pytest.fixture(autouse=True)
@@ -77,14 +63,14 @@ async def wait_until(predicate: Callable[[], bool], seconds: float, what: str) -
 
 
 def step_of(entry: MockConfigEntry, mac: str) -> EnrolmentStep | None:
-    record = entry.runtime_data.manager.journal.records.get(mac)
+    record = entry.runtime_data.view.record(mac)
     return None if record is None else record.step
 
 
-async def enroll(hass: HomeAssistant, mac: str) -> None:
+async def enrol(hass: HomeAssistant, mac: str) -> None:
     device = device_of(hass, mac)
     assert device is not None
-    await hass.services.async_call(DOMAIN, "enroll", {"device_id": device.id}, blocking=True)
+    await hass.services.async_call(DOMAIN, "enrol", {"device_id": device.id}, blocking=True)
 
 
 @pytest.mark.usefixtures("mock_hass_config")
@@ -133,13 +119,13 @@ async def test_restart_during_enrolments(
         entry.add_to_hass(hass)
         try:
             await start()
-            tracker = entry.runtime_data.manager.tracker
-            await wait_for(hass, lambda: len(tracker.devices) == 2, 20)
+            view = entry.runtime_data.view
+            await wait_for(hass, lambda: len(view.devices) == 2, 20)
             await wait_for(hass, lambda: len(hass.states.async_entity_ids("button")) == 4, 20)
 
-            await enroll(hass, switched.mac)
+            await enrol(hass, switched.mac)
             await wait_until(lambda: step_of(entry, switched.mac) in POST_SWITCH, 20, "switch")
-            await enroll(hass, unswitched.mac)
+            await enrol(hass, unswitched.mac)
             await wait_until(lambda: step_of(entry, unswitched.mac) in PRE_SWITCH, 20, "key sent")
             steps_at_stop = {mac: step_of(entry, mac) for mac in (switched.mac, unswitched.mac)}
             await stop()

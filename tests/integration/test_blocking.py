@@ -23,13 +23,12 @@ from custom_components.tasmota_tls import ca as ca_module
 from custom_components.tasmota_tls import export as export_module
 from custom_components.tasmota_tls.const import DOMAIN
 from custom_components.tasmota_tls.pki import PkiStore
+from tests.helpers.constants import MAC
 
-from .conftest import BROKER_HOST, install, make_ca
 from .helpers import device_of, state_of, wait_for
+from .install import BROKER_HOST, install, make_ca
 from .mqtt_bus import MqttBus
 from .playback_device import BrokerView, PlaybackDevice
-
-MAC = "A4CF12ABCDEF"
 
 # Everything that touches keys, certificates or files.
 STORE_METHODS = (
@@ -58,13 +57,6 @@ MODULE_FUNCTIONS = (
     (ca_module, "_snapshot"),
     (export_module, "write_trust_anchor"),
 )
-
-
-@pytest.fixture(autouse=True)
-def fast_engine() -> Generator[None]:
-    timing = {"step_timeout": 3.0, "poll_interval": 0.1, "wait_online_timeout": 5.0}
-    with patch.dict("custom_components.tasmota_tls.manager.ENGINE_TIMING", timing):
-        yield
 
 
 @pytest.fixture
@@ -146,7 +138,7 @@ async def test_no_blocking_calls_in_the_event_loop(
     await wait_for(hass, lambda: bool(hass.states.async_entity_ids("button")))
     device_entry = device_of(hass, MAC)
     assert device_entry is not None
-    await hass.services.async_call(DOMAIN, "enroll", {"device_id": device_entry.id}, blocking=True)
+    await hass.services.async_call(DOMAIN, "enrol", {"device_id": device_entry.id}, blocking=True)
     await wait_for(
         hass,
         lambda: (

@@ -9,7 +9,7 @@ import datetime as dt
 import logging
 import shutil
 import subprocess
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from unittest.mock import AsyncMock, patch
@@ -27,13 +27,14 @@ from custom_components.tasmota_tls.broker_check import BrokerCheck
 from custom_components.tasmota_tls.config_flow import DEFAULT_OPTIONS
 from custom_components.tasmota_tls.const import DOMAIN
 from custom_components.tasmota_tls.pki import PkiStore, tasmota_fingerprint
+from custom_components.tasmota_tls.settings import EngineTiming
+from tests.helpers.constants import MAC
 
-from .conftest import BROKER_HOST, PASSPHRASE, install, make_ca
 from .helpers import collect_events, state_of, wait_for
+from .install import BROKER_HOST, PASSPHRASE, install, make_ca
 from .mqtt_bus import MqttBus
 from .test_services import call, discovered
 
-MAC = "A4CF12ABCDEF"
 TOPIC = "plug_abcdef"
 
 # cryptography looks datetime.datetime up once, at its first certificate, and keeps it:
@@ -42,11 +43,9 @@ TOPIC = "plug_abcdef"
 make_ca()
 
 
-@pytest.fixture(autouse=True)
-def fast_engine() -> Generator[None]:
-    timing = {"step_timeout": 0.3, "poll_interval": 0.1, "wait_online_timeout": 1.0}
-    with patch.dict("custom_components.tasmota_tls.manager.ENGINE_TIMING", timing):
-        yield
+@pytest.fixture
+def engine_timing() -> EngineTiming:
+    return EngineTiming(step_timeout=0.3, poll_interval=0.1, wait_online_timeout=1.0)
 
 
 def broker_for_days(days: int) -> Callable[[PkiStore], None]:
@@ -132,7 +131,7 @@ async def test_repair_before_expiry_then_renewal_with_the_same_key(
     expiry = state_of(hass, "sensor", f"{entry_id}_broker_certificate_expiry").state
     assert dt.datetime.fromisoformat(expiry) == new.not_valid_after_utc
     # Enrolments pin the same key, with no second slot to fill.
-    options = installed.entry.runtime_data.manager.enrolment_options()
+    options = installed.entry.runtime_data.operations.enrolment_options()
     assert (options.fingerprint, options.next_fingerprint) == (pinned, None)
 
     await days_later(hass, freezer, 1)  # renewed once, not every hour
@@ -191,7 +190,7 @@ async def test_host_change_keeps_the_key_and_rotation_is_asked_for(
 
     hass.config_entries.async_update_entry(entry, data={**entry.data, "broker_host": "new.lan"})
     await hass.async_block_till_done()  # reloaded: the device is discovered again
-    await wait_for(hass, lambda: MAC in entry.runtime_data.manager.tracker.devices)
+    await wait_for(hass, lambda: MAC in entry.runtime_data.view.devices)
     mqtt_bus.published.clear()
     response = await call(hass, "export_broker_bundle", {})
     assert response["new_broker_key"] is False
@@ -208,7 +207,7 @@ async def test_host_change_keeps_the_key_and_rotation_is_asked_for(
     fresh = tasmota_fingerprint(rotated)
     assert fresh != pinned and response["next_fingerprint_sent_to"] == [MAC]
     assert (f"cmnd/{TOPIC}/MqttFingerprint2", fresh, False) in mqtt_bus.published
-    options = entry.runtime_data.manager.enrolment_options()
+    options = entry.runtime_data.operations.enrolment_options()
     assert (options.fingerprint, options.next_fingerprint) == (fresh, pinned)
 
 
@@ -307,7 +306,7 @@ async def test_ec_broker_key_from_easyrsa(
     assert not snapshot.broker_key_in_store
     device_id = await discovered(hass, mqtt_bus)
     with pytest.raises(ServiceValidationError) as err:
-        await call(hass, "enroll", {"device_id": device_id, "passphrase": PASSPHRASE})
+        await call(hass, "enrol", {"device_id": device_id, "passphrase": PASSPHRASE})
     assert err.value.translation_key == "fingerprint_needs_rsa"
     status = state_of(hass, "sensor", f"{entry.entry_id}_{MAC}_tls_status")
     assert status.attributes["fingerprint"] is None

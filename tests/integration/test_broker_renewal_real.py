@@ -23,10 +23,12 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from custom_components.tasmota_tls.ca import bundle_directory
 from custom_components.tasmota_tls.const import DOMAIN
 from custom_components.tasmota_tls.pki import PkiStore, tasmota_fingerprint
+from custom_components.tasmota_tls.settings import EngineTiming
+from tests.helpers.engine_timing import REAL_BROKER_TIMING
 from tests.helpers.mosquitto import PLAIN_LISTENER, TLS_LISTENER, MosquittoBroker, connected_line
 
-from .helpers import collect_events, state_of, wait_for
-from .test_real_broker import engine_timing, enrol, real_world  # noqa: F401 (a fixture)
+from .helpers import collect_events, wait_for
+from .real_world import enrol_until_connected, real_world
 
 
 def served_certificate(port: int) -> x509.Certificate:
@@ -35,15 +37,18 @@ def served_certificate(port: int) -> x509.Certificate:
     return x509.load_pem_x509_certificate(pem.encode())
 
 
+@pytest.fixture
+def engine_timing() -> EngineTiming:
+    """Bounded waits; the devices' rule timers run fast (rule_timer_scale)."""
+    return REAL_BROKER_TIMING
+
+
 @pytest.mark.usefixtures("mock_hass_config")
 async def test_pinned_device_survives_the_automatic_renewal(
     hass: HomeAssistant, mosquitto_factory: Callable[..., MosquittoBroker], tmp_path: Path
 ) -> None:
     async with real_world(hass, mosquitto_factory, tmp_path, tls_listener=True) as world:
-        unique_id, _ = await enrol(hass, world)
-        await wait_for(
-            hass, lambda: state_of(hass, "sensor", unique_id).state == "connected_tls", 40
-        )
+        await enrol_until_connected(hass, world)
         virtual, broker, entry = world.device, world.broker, world.entry
         store: PkiStore = entry.runtime_data.ca.store
         old = await hass.async_add_executor_job(store.broker_certificate)

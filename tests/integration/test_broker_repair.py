@@ -13,7 +13,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.tasmota_tls.const import DOMAIN
 
-from .conftest import BROKER_HOST, PASSPHRASE, install
+from .install import BROKER_HOST, PASSPHRASE, install
 from .mqtt_bus import MqttBus
 from .test_lifecycle import start_fix, submit_fix
 

@@ -18,8 +18,8 @@ from homeassistant.helpers import issue_registry as ir
 from custom_components.tasmota_tls.const import DOMAIN
 from custom_components.tasmota_tls.pki import PkiStore
 
-from .conftest import PASSPHRASE, discovery_payload, install
 from .helpers import device_of, wait_for
+from .install import PASSPHRASE, discovery_payload, install
 from .mqtt_bus import MqttBus
 
 FIRST, SECOND, LAMP = "A4CF12000001", "A4CF12000002", "A4CF12000003"
@@ -48,8 +48,8 @@ async def test_conflicting_device_is_left_out_and_the_crl_still_exported(
         mqtt_bus.retain(
             f"tasmota/discovery/{mac}/config", discovery_payload(mac=mac, ip=ip, topic=topic)
         )
-    manager = installed.entry.runtime_data.manager
-    await wait_for(hass, lambda: all(m in manager.pins.pins for m in (FIRST, SECOND, LAMP)))
+    pins = installed.entry.runtime_data.guard.pins
+    await wait_for(hass, lambda: all(m in pins.pins for m in (FIRST, SECOND, LAMP)))
 
     bundle = await call(hass, "export_broker_bundle", {})
     assert bundle["devices_left_out"] == [SECOND]

@@ -7,29 +7,27 @@ toast with the error's message: the websocket reply carries that message.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Generator
-from unittest.mock import patch
 
 import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
-from .conftest import discovery_payload, install
+from custom_components.tasmota_tls.settings import EngineTiming
+from tests.helpers.constants import MAC
+
 from .helpers import collect_events, wait_for
+from .install import discovery_payload, install
 from .mqtt_bus import MqttBus
 
-MAC = "A4CF12ABCDEF"
 BUSY = "This device is already enrolling or renewing: the press was ignored."
 
 
-@pytest.fixture(autouse=True)
-def slow_enough_engine() -> Generator[None]:
+@pytest.fixture
+def engine_timing() -> EngineTiming:
     # The silent device fails at the first step only after step_timeout: long enough for
     # the presses that follow, short enough for the test.
-    timing = {"step_timeout": 2.0, "poll_interval": 0.1, "wait_online_timeout": 2.0}
-    with patch.dict("custom_components.tasmota_tls.manager.ENGINE_TIMING", timing):
-        yield
+    return EngineTiming(step_timeout=2.0, poll_interval=0.1, wait_online_timeout=2.0)
 
 
 async def _enrol_button(hass: HomeAssistant, bus: MqttBus) -> str:

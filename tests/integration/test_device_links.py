@@ -12,12 +12,12 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 
 from custom_components.tasmota_tls.const import DOMAIN
+from tests.helpers.constants import MAC
 
-from .conftest import Installed, discovery_payload, install
 from .helpers import device_of, setup_tasmota, wait_for
+from .install import Installed, discovery_payload, install
 from .mqtt_bus import MqttBus
 
-MAC = "A4CF12ABCDEF"
 CONFIG_TOPIC = f"tasmota/discovery/{MAC}/config"
 OUR_KEYS = ("tls_status", "certificate_expiry", "failure_reason", "tls_connected", "enrol", "renew")
 

@@ -10,13 +10,13 @@ from homeassistant.helpers import device_registry as dr
 from custom_components.tasmota_tls import async_remove_config_entry_device
 from custom_components.tasmota_tls.const import DOMAIN
 from custom_components.tasmota_tls.pki import PkiStore
+from tests.helpers.constants import MAC
 
-from .conftest import PASSPHRASE, discovery_payload, install
 from .helpers import device_of, state_of, wait_for
+from .install import PASSPHRASE, discovery_payload, install
 from .mqtt_bus import MqttBus
 from .playback_device import answer_status6
 
-MAC = "A4CF12ABCDEF"
 TOPIC = "plug_abcdef"
 CONFIG_TOPIC = f"tasmota/discovery/{MAC}/config"
 
@@ -115,18 +115,18 @@ async def test_removed_device(
     mqtt_bus.retain(CONFIG_TOPIC, "")
     await hass.async_block_till_done()
     assert await async_remove_config_entry_device(hass, entry, device)
-    assert entry.runtime_data.manager.device_state(MAC) is None
+    assert entry.runtime_data.view.device_state(MAC) is None
     # The CA's own device stays.
     assert not await async_remove_config_entry_device(hass, entry, ca_device)
 
 
 async def test_ip_change_updates_the_device(hass: HomeAssistant, mqtt_bus: MqttBus) -> None:
     installed = await install(hass)
-    manager = installed.entry.runtime_data.manager
+    view = installed.entry.runtime_data.view
     mqtt_bus.retain(CONFIG_TOPIC, discovery_payload(ip="127.0.0.2"))
     await wait_for(hass, lambda: bool(hass.states.async_entity_ids("button")))
     mqtt_bus.retain(CONFIG_TOPIC, discovery_payload(ip="127.0.0.3"))
-    await wait_for(hass, lambda: manager.device_state(MAC).device.ip == "127.0.0.3")
+    await wait_for(hass, lambda: view.device_state(MAC).device.ip == "127.0.0.3")
     # The same device, not a second one.
     assert len(hass.states.async_entity_ids("button")) == 2
 
@@ -145,5 +145,5 @@ async def test_bad_discovery_is_ignored(
     installed = await install(hass)
     mqtt_bus.retain(topic, payload)
     await hass.async_block_till_done()
-    assert installed.entry.runtime_data.manager.tracker.devices == {}
+    assert installed.entry.runtime_data.view.devices == {}
     assert hass.states.async_entity_ids("button") == []

@@ -5,9 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Generator
 from typing import Any
-from unittest.mock import patch
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -21,21 +19,14 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.tasmota_tls.const import DOMAIN
 from custom_components.tasmota_tls.pki import PkiStore
+from tests.helpers.constants import MAC
 
-from .conftest import BROKER_HOST, PASSPHRASE, install
 from .helpers import collect_events, device_of, state_of, wait_for
+from .install import BROKER_HOST, PASSPHRASE, install
 from .mqtt_bus import MqttBus
 from .playback_device import BrokerView, PlaybackDevice
 
-MAC = "A4CF12ABCDEF"
 WEB_PASSWORD = "device-web-secret"
-
-
-@pytest.fixture(autouse=True)
-def fast_engine() -> Generator[None]:
-    timing = {"step_timeout": 3.0, "poll_interval": 0.1, "wait_online_timeout": 5.0}
-    with patch.dict("custom_components.tasmota_tls.manager.ENGINE_TIMING", timing):
-        yield
 
 
 def key_forms(key: Any) -> list[str]:
@@ -84,7 +75,7 @@ async def test_no_secret_in_diagnostics_events_logs_or_errors(
     await wait_for(hass, lambda: bool(hass.states.async_entity_ids("button")))
     device_id = device_of(hass, MAC)
     assert device_id is not None
-    await hass.services.async_call(DOMAIN, "enroll", {"device_id": device_id.id}, blocking=True)
+    await hass.services.async_call(DOMAIN, "enrol", {"device_id": device_id.id}, blocking=True)
     await wait_for(
         hass,
         lambda: (
@@ -94,7 +85,7 @@ async def test_no_secret_in_diagnostics_events_logs_or_errors(
     errors: list[str] = []
     with pytest.raises(HomeAssistantError) as err:
         await hass.services.async_call(
-            DOMAIN, "enroll", {"device_id": "unknown", "passphrase": PASSPHRASE}, blocking=True
+            DOMAIN, "enrol", {"device_id": "unknown", "passphrase": PASSPHRASE}, blocking=True
         )
     errors.append(f"{err.value!s} {err.value!r}")
 

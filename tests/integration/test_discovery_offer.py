@@ -18,12 +18,11 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
 
 from custom_components.tasmota_tls.const import DOMAIN
+from tests.helpers.constants import MAC
 
-from .conftest import discovery_payload
 from .helpers import setup_tasmota, wait_for
+from .install import discovery_payload
 from .mqtt_bus import MqttBus
-
-MAC = "A4CF12ABCDEF"
 
 
 @pytest.fixture(autouse=True)

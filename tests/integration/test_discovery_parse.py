@@ -13,7 +13,7 @@ from custom_components.tasmota_tls.discovery import (
     registry_mac,
 )
 
-from .conftest import discovery_config, discovery_payload
+from .install import discovery_config, discovery_payload
 
 
 def test_parse_typical_config() -> None:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
-import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
@@ -17,23 +15,15 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from custom_components.tasmota_tls.const import DOMAIN, FIRMWARE_DOCS_URL
 from custom_components.tasmota_tls.enrolment import EnrolmentRecord, EnrolmentStep
 from custom_components.tasmota_tls.pki import PkiStore
+from tests.helpers.constants import MAC
 
-from .conftest import BROKER_HOST, install
 from .helpers import collect_events, device_of, state_of, wait_for
+from .install import BROKER_HOST, install
 from .mqtt_bus import MqttBus
 from .playback_device import BrokerView, PlaybackDevice
 
-MAC = "A4CF12ABCDEF"
 TOPIC = "tasmota_ABCDEF"
 MQTT_CHANNEL = {"channel": "mqtt"}
-
-
-@pytest.fixture(autouse=True)
-def fast_engine() -> Generator[None]:
-    """Short engine timeouts: the played-back device answers at once."""
-    timing = {"step_timeout": 3.0, "poll_interval": 0.1, "wait_online_timeout": 5.0}
-    with patch.dict("custom_components.tasmota_tls.manager.ENGINE_TIMING", timing):
-        yield
 
 
 def status(hass: HomeAssistant, entry_id: str) -> str:
@@ -199,7 +189,9 @@ async def test_pending_enrolment_of_vanished_device_is_marked_failed(
     record = EnrolmentRecord.start(MAC)
     record.step = EnrolmentStep.SEND_CERT
     events = collect_events(hass)
-    with patch("custom_components.tasmota_tls.manager.RESUME_GRACE", timedelta(seconds=0.05)):
+    with patch(
+        "custom_components.tasmota_tls.operations.runner.RESUME_GRACE", timedelta(seconds=0.05)
+    ):
         installed = await install(hass, options=MQTT_CHANNEL)
         entry_id = installed.entry.entry_id
         await hass.config_entries.async_unload(entry_id)
@@ -242,18 +234,16 @@ async def test_auto_enrol_new_devices_once(hass: HomeAssistant, mqtt_bus: MqttBu
     tlskey_queries = other.commands_seen.count("TLSKey")
     await hass.config_entries.async_reload(entry_id)
     await hass.async_block_till_done()
-    await wait_for(
-        hass, lambda: "A4CF12000001" in installed.entry.runtime_data.manager.tracker.devices
-    )
+    await wait_for(hass, lambda: "A4CF12000001" in installed.entry.runtime_data.view.devices)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert other.commands_seen.count("TLSKey") == tlskey_queries
 
 
 def test_certificate_name_is_the_topic_when_it_can_be() -> None:
     from custom_components.tasmota_tls.discovery import parse_discovery_config
-    from custom_components.tasmota_tls.manager import certificate_name
+    from custom_components.tasmota_tls.naming import certificate_name
 
-    from .conftest import discovery_payload
+    from .install import discovery_payload
 
     assert certificate_name(parse_discovery_config(discovery_payload(t="plug_1"))) == "plug_1"
     odd = parse_discovery_config(discovery_payload(t="kitchen plug"))
@@ -373,7 +363,9 @@ async def test_broken_off_after_the_switch_is_looked_at_again(
         await journal(record)
         raise TransportError("mqtt", "no SUBACK")
 
-    with patch("custom_components.tasmota_tls.manager.Enroller.enrol", switched_then_broken):
+    with patch(
+        "custom_components.tasmota_tls.operations.jobs.Enroller.enrol", switched_then_broken
+    ):
         await press(hass, entry_id, "enrol")
         await hass.async_block_till_done(wait_background_tasks=True)
     assert status(hass, entry_id) == "enrolling"

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from unittest.mock import patch
 
 import pytest
 from homeassistant.components import persistent_notification
@@ -20,23 +19,22 @@ from homeassistant.helpers import issue_registry as ir
 
 from custom_components.tasmota_tls.const import DOMAIN
 from custom_components.tasmota_tls.failures import notification_id
+from custom_components.tasmota_tls.settings import EngineTiming
 from tests.helpers.mosquitto import MosquittoBroker
 
-from .conftest import BROKER_HOST, install
 from .helpers import device_of, entity_id, state_of, wait_for
+from .install import BROKER_HOST, install
 from .mqtt_bus import MqttBus
 from .playback_device import BrokerView, PlaybackDevice
-from .test_real_broker import enrol, real_world
+from .real_world import enrol, enrol_until_connected, real_world
 
 MACS = ("A4CF12ABCDE1", "A4CF12ABCDE2")
 ONLINE_TIMEOUT = 4.0
 
 
-@pytest.fixture(autouse=True)
-def fast_engine() -> Generator[None]:
-    timing = {"step_timeout": 2.0, "poll_interval": 0.1, "wait_online_timeout": ONLINE_TIMEOUT}
-    with patch.dict("custom_components.tasmota_tls.manager.ENGINE_TIMING", timing):
-        yield
+@pytest.fixture
+def engine_timing() -> EngineTiming:
+    return EngineTiming(step_timeout=2.0, poll_interval=0.1, wait_online_timeout=ONLINE_TIMEOUT)
 
 
 def sensor(hass: HomeAssistant, entry_id: str, mac: str, key: str) -> Any:
@@ -213,10 +211,7 @@ async def test_a_revoked_device_still_connected_shows_the_next_step(
 ) -> None:
     """A CRL reload keeps open connections: the repair says to restart the broker."""
     async with real_world(hass, mosquitto_factory, tmp_path, tls_listener=True) as world:
-        unique_id, _ = await enrol(hass, world)
-        await wait_for(
-            hass, lambda: state_of(hass, "sensor", unique_id).state == "connected_tls", 40
-        )
+        unique_id, _ = await enrol_until_connected(hass, world)
         entry_id, mac = world.entry.entry_id, world.device.mac
         assert issue(hass, "revoked_still_connected", entry_id, mac) is None
         device = device_of(hass, mac)

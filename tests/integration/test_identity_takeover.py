@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
-from unittest.mock import patch
 
 import pytest
 from aiohttp import web
@@ -24,22 +23,22 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
 
 from custom_components.tasmota_tls.const import DOMAIN
+from custom_components.tasmota_tls.settings import EngineTiming
+from tests.helpers.engine_timing import REAL_BROKER_TIMING
 from tests.helpers.mosquitto import MosquittoBroker, connected_line
 
-from .conftest import discovery_config
 from .helpers import WebRecorder, device_of, state_of, wait_for
-from .test_real_broker import PASSPHRASE, enrol, real_world
+from .install import discovery_config
+from .real_world import PASSPHRASE, enrol_until_connected, real_world
 
 ATTACKER_MAC = "DEADBEEF0001"
 ATTACKER_IP = "127.0.0.9"
 
 
-@pytest.fixture(autouse=True)
-def engine_timing() -> Generator[None]:
+@pytest.fixture
+def engine_timing() -> EngineTiming:
     """Bounded waits; the devices' rule timers run fast (rule_timer_scale)."""
-    timing = {"step_timeout": 5.0, "poll_interval": 0.2, "wait_online_timeout": 20.0}
-    with patch.dict("custom_components.tasmota_tls.manager.ENGINE_TIMING", timing):
-        yield
+    return REAL_BROKER_TIMING
 
 
 @pytest.fixture
@@ -78,13 +77,10 @@ async def test_fake_discovery_for_a_new_mac_gets_no_key(
     async with real_world(hass, mosquitto_factory, tmp_path, tls_listener=True) as world:
         victim = world.device
         entry = world.entry
-        status_id, events = await enrol(hass, world)
-        await wait_for(
-            hass, lambda: state_of(hass, "sensor", status_id).state == "connected_tls", 40
-        )
+        _, events = await enrol_until_connected(hass, world)
         await world.broker.async_wait_for_log(connected_line(user=victim.topic))
-        manager = entry.runtime_data.manager
-        victim_serial = manager.journal.certificates[victim.mac]
+        data = entry.runtime_data
+        victim_serial = data.view.certificate_serial(victim.mac)
         recorder = await attacker_web(int(entry.options["http_port"]))
         tlskey_topics: list[str] = []
         unsubscribe = await mqtt.async_subscribe(
@@ -99,48 +95,48 @@ async def test_fake_discovery_for_a_new_mac_gets_no_key(
         await wait_for(hass, lambda: conflict_issue(hass, entry.entry_id) is not None, 20)
 
         # 2. No certificate is linked to it by name: it is not "enrolled", not due for renewal.
-        assert manager.certificate(ATTACKER_MAC) is None
+        assert data.view.certificate(ATTACKER_MAC) is None
         found = conflict_issue(hass, entry.entry_id)
         assert found is not None and found.translation_placeholders is not None
         shown = found.translation_placeholders
         assert (shown["mac"], shown["ip"]) == (ATTACKER_MAC, ATTACKER_IP)
         assert shown["owner_mac"] == victim.mac
-        assert shown["owner_ip"] == manager.pins.pins[victim.mac]["ip"]
+        assert shown["owner_ip"] == data.guard.pins.pins[victim.mac]["ip"]
         attacker_status = f"{entry.entry_id}_{ATTACKER_MAC}_tls_status"
         assert state_of(hass, "sensor", attacker_status).state == "not_enrolled"
 
         # 3. Enrol and renew (action and buttons) are refused; automatic renewal skips it.
         attacker_device = device_of(hass, ATTACKER_MAC)
-        for action in ("enroll", "renew"):
+        for action in ("enrol", "enroll", "renew"):
             with pytest.raises(ServiceValidationError) as refused:
                 await hass.services.async_call(
                     DOMAIN, action, {"device_id": attacker_device.id}, blocking=True
                 )
             assert refused.value.translation_key == "identity_conflict"
-        manager.async_start_renewal(ATTACKER_MAC, PASSPHRASE)
-        assert not manager.is_busy(ATTACKER_MAC)
+        data.operations.async_start_renewal(ATTACKER_MAC, PASSPHRASE)
+        assert not data.view.is_busy(ATTACKER_MAC)
         await entry.runtime_data.lifecycle.async_check()  # the hourly pass: renews what is due
         # Only the victim's certificate is linked, so only the victim could ever be due.
-        assert manager.expiring(dt.timedelta(days=10_000)) == [victim.mac]
+        assert data.view.expiring(dt.timedelta(days=10_000)) == [victim.mac]
 
         # 4. Automatic enrolment of new devices: the replayed fake config gets nothing either.
         hass.config_entries.async_update_entry(entry, options={**entry.options, "auto_enrol": True})
         await hass.async_block_till_done()
         await wait_for(hass, lambda: conflict_issue(hass, entry.entry_id) is not None, 20)
-        manager = entry.runtime_data.manager
+        data = entry.runtime_data
         await hass.async_block_till_done(wait_background_tasks=True)
-        assert ATTACKER_MAC not in manager.journal.records
-        assert not manager.is_busy(ATTACKER_MAC)
+        assert data.view.record(ATTACKER_MAC) is None
+        assert not data.view.is_busy(ATTACKER_MAC)
 
         # Nothing reached the attacker; the victim's certificate is valid and still in use.
         unsubscribe()
         assert recorder.requests == []
         assert tlskey_topics == []
-        entries = await hass.async_add_executor_job(manager.ca.store.entries)
+        entries = await hass.async_add_executor_job(data.ca.store.entries)
         theirs = [e for e in entries if e.kind == "device"]
         assert [(e.serial, e.status, e.mac) for e in theirs] == [
             (victim_serial, "valid", victim.mac)
         ]
-        assert manager.journal.certificates[victim.mac] == victim_serial
+        assert data.view.certificate_serial(victim.mac) == victim_serial
         assert victim.tls_active
         assert [e["type"] for e in events] == ["enrolled"]

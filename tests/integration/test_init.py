@@ -14,8 +14,8 @@ from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
 from custom_components.tasmota_tls.const import DOMAIN
 
-from .conftest import install
 from .helpers import state_of
+from .install import install
 from .mqtt_bus import MqttBus
 
 
@@ -100,7 +100,14 @@ def test_strings_and_translations_match() -> None:
     english = json.loads((base / "translations" / "en.json").read_text())
     assert strings == english
     services = set(strings["services"])
-    assert services == {"enroll", "renew", "revoke", "export_trust_anchor", "export_broker_bundle"}
+    assert services == {
+        "enrol",
+        "enroll",  # the alias of enrol (services.py)
+        "renew",
+        "revoke",
+        "export_trust_anchor",
+        "export_broker_bundle",
+    }
 
 
 def test_manifest_keys_in_hassfest_order() -> None:

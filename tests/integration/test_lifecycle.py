@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
-from unittest.mock import patch
 
-import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
@@ -21,21 +19,14 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from custom_components.tasmota_tls.const import DOMAIN
 from custom_components.tasmota_tls.pki import PkiStore
 from custom_components.tasmota_tls.secret_store import secrets_path, write_secrets
+from tests.helpers.constants import MAC
 
-from .conftest import BROKER_HOST, PASSPHRASE, discovery_payload, install
 from .helpers import collect_events, state_of, wait_for
+from .install import BROKER_HOST, PASSPHRASE, discovery_payload, install
 from .mqtt_bus import MqttBus
 from .playback_device import BrokerView, PlaybackDevice, answer_status6
 
-MAC = "A4CF12ABCDEF"
 TOPIC = "plug_abcdef"
-
-
-@pytest.fixture(autouse=True)
-def fast_engine() -> Generator[None]:
-    timing = {"step_timeout": 3.0, "poll_interval": 0.1, "wait_online_timeout": 5.0}
-    with patch.dict("custom_components.tasmota_tls.manager.ENGINE_TIMING", timing):
-        yield
 
 
 def issue_short_lived(name: str = TOPIC, days: int = 10) -> Callable[[PkiStore], None]:

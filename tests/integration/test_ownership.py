@@ -10,12 +10,12 @@ from homeassistant.exceptions import ServiceValidationError
 
 from custom_components.tasmota_tls.const import DOMAIN
 from custom_components.tasmota_tls.pki import IndexEntry, PkiStore
+from tests.helpers.constants import MAC
 
-from .conftest import PASSPHRASE, discovery_payload, install
 from .helpers import device_of, state_of, wait_for
+from .install import PASSPHRASE, discovery_payload, install
 from .mqtt_bus import MqttBus
 
-MAC = "A4CF12ABCDEF"
 TOPIC = "plug_abcdef"
 
 
@@ -52,11 +52,11 @@ async def test_a_certificate_found_by_name_is_not_the_devices(
     unique_id = f"{entry_id}_{MAC}_tls_status"
     await wait_for(hass, lambda: bool(hass.states.async_entity_ids("sensor")))
     await wait_for(hass, lambda: state_of(hass, "sensor", unique_id).state == "not_enrolled")
-    manager = installed.entry.runtime_data.manager
-    assert manager.certificate(MAC) is None
+    view = installed.entry.runtime_data.view
+    assert view.certificate(MAC) is None
     with pytest.raises(ServiceValidationError) as refused:
         await hass.services.async_call(
             DOMAIN, "renew", {"device_id": device_of(hass, MAC).id}, blocking=True
         )
     assert refused.value.translation_key == "not_enrolled"
-    assert manager.expiring(dt.timedelta(days=10_000)) == []
+    assert view.expiring(dt.timedelta(days=10_000)) == []

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Generator
 from typing import Any
 from unittest.mock import patch
 
@@ -23,25 +22,18 @@ from syrupy.assertion import SnapshotAssertion
 
 from custom_components.tasmota_tls.const import DOMAIN
 from custom_components.tasmota_tls.pki import PkiError, PkiStore
+from tests.helpers.constants import MAC
 
-from .conftest import BROKER_HOST, PASSPHRASE, install
 from .helpers import device_of, state_of, wait_for
+from .install import BROKER_HOST, PASSPHRASE, install
 from .mqtt_bus import MqttBus
 from .playback_device import BrokerView, PlaybackDevice
 from .test_lifecycle import start_fix, submit_fix
 
-MAC = "A4CF12ABCDEF"
 # Values that differ on every run (dates, serials, keys, IDs): replaced before comparing.
 VOLATILE = re.compile(
     r"\d{4}-\d\d-\d\dT[\d:.]+\+00:00|\b[0-9a-f]{20,}\b|\b[0-9A-F]{2}( [0-9A-F]{2}){19}\b"
 )
-
-
-@pytest.fixture(autouse=True)
-def fast_engine() -> Generator[None]:
-    timing = {"step_timeout": 3.0, "poll_interval": 0.1, "wait_online_timeout": 5.0}
-    with patch.dict("custom_components.tasmota_tls.manager.ENGINE_TIMING", timing):
-        yield
 
 
 def stable(data: Any, entry_id: str) -> Any:
@@ -60,7 +52,7 @@ async def enrolled(hass: HomeAssistant, mqtt_bus: MqttBus) -> tuple[Any, Playbac
     device.announce()
     await wait_for(hass, lambda: bool(hass.states.async_entity_ids("button")))
     await hass.services.async_call(
-        DOMAIN, "enroll", {"device_id": device_of(hass, MAC).id}, blocking=True
+        DOMAIN, "enrol", {"device_id": device_of(hass, MAC).id}, blocking=True
     )
     entry_id = installed.entry.entry_id
     await wait_for(
@@ -120,12 +112,12 @@ async def test_a_store_failure_in_the_passphrase_check_is_translated(
     hass: HomeAssistant, mqtt_bus: MqttBus
 ) -> None:
     installed = await install(hass, custody="attended")
-    manager = installed.entry.runtime_data.manager
+    custody = installed.entry.runtime_data.custody
     with (
         patch.object(PkiStore, "check_passphrase", side_effect=OSError("EIO")),
         pytest.raises(HomeAssistantError) as err,
     ):
-        await manager.async_passphrase(PASSPHRASE)
+        await custody.async_passphrase(PASSPHRASE)
     assert err.value.translation_key == "store_error"
     assert err.value.translation_placeholders == {"error": "EIO"}
 

@@ -8,25 +8,23 @@ the one in use stays valid.
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from typing import Any
-from unittest.mock import patch
 
 import pytest
 from homeassistant.core import HomeAssistant
 
+from custom_components.tasmota_tls.settings import EngineTiming
+from tests.helpers.constants import MAC
 from tests.helpers.mosquitto import free_port
 
 from .helpers import collect_events, state_of, wait_for
 from .mqtt_bus import MqttBus
-from .test_spoofing import MAC, enrolled_device, press, tlskey_publishes
+from .test_spoofing import enrolled_device, press, tlskey_publishes
 
 
-@pytest.fixture(autouse=True)
-def fast_engine() -> Generator[None]:
-    timing = {"step_timeout": 1.0, "poll_interval": 0.1, "wait_online_timeout": 5.0}
-    with patch.dict("custom_components.tasmota_tls.manager.ENGINE_TIMING", timing):
-        yield
+@pytest.fixture
+def engine_timing() -> EngineTiming:
+    return EngineTiming(step_timeout=1.0, poll_interval=0.1, wait_online_timeout=5.0)
 
 
 def status(hass: HomeAssistant, entry_id: str) -> Any:
@@ -61,8 +59,8 @@ async def test_unconfirmed_renewal_keeps_the_certificate_in_use(
 ) -> None:
     installed, device = await enrolled_device(hass, mqtt_bus)
     entry = installed.entry
-    manager = entry.runtime_data.manager
-    in_use = manager.journal.certificates[MAC]
+    view = entry.runtime_data.view
+    in_use = view.certificate_serial(MAC)
     # The device's session never returns the nonce (as when another client answers).
     original = device.publish_soon
 
@@ -83,5 +81,5 @@ async def test_unconfirmed_renewal_keeps_the_certificate_in_use(
     entries = {e.serial: e for e in await hass.async_add_executor_job(installed.store.entries)}
     assert entries[in_use].status == "valid"  # not superseded
     assert entries[new_serial].status == "revoked"
-    assert manager.journal.certificates[MAC] == in_use
-    assert manager.certificate(MAC) is not None and manager.certificate(MAC).serial == in_use
+    assert view.certificate_serial(MAC) == in_use
+    assert view.certificate(MAC) is not None and view.certificate(MAC).serial == in_use

@@ -11,7 +11,9 @@ from pathlib import Path
 
 from homeassistant.core import HomeAssistant
 
-from .conftest import PASSPHRASE, install
+from custom_components.tasmota_tls.secret_store import SecretStore
+
+from .install import PASSPHRASE, install
 from .mqtt_bus import MqttBus
 
 
@@ -31,7 +33,11 @@ async def test_entry_secrets_move_to_a_private_file(
     }
     assert secrets.stat().st_mode & 0o777 == 0o600
     assert secrets.parent.stat().st_mode & 0o777 == 0o700
-    manager = entry.runtime_data.manager
-    assert manager.stored_passphrase() == PASSPHRASE
-    assert manager.enrolment_options().web_password == "web secret"
-    assert "web secret" not in repr(manager.secrets) and PASSPHRASE not in repr(manager.secrets)
+    data = entry.runtime_data
+    assert data.custody.stored_passphrase() == PASSPHRASE
+    assert data.operations.enrolment_options().web_password == "web secret"
+    store = SecretStore(hass, "teststore")
+    await store.async_load()
+    assert store.web_password == "web secret"
+    for shown in (repr(store), repr(data)):
+        assert "web secret" not in shown and PASSPHRASE not in shown

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -16,21 +15,20 @@ from homeassistant.helpers import issue_registry as ir
 from custom_components.tasmota_tls.const import DOMAIN
 from custom_components.tasmota_tls.pki import PkiStore, tasmota_fingerprint
 from custom_components.tasmota_tls.pki.trust_anchor import firmware_headers
+from custom_components.tasmota_tls.settings import EngineTiming
+from tests.helpers.constants import MAC
 
-from .conftest import PASSPHRASE, discovery_payload, install
 from .helpers import collect_events, device_of, state_of, wait_for
+from .install import PASSPHRASE, discovery_payload, install
 from .mqtt_bus import MqttBus
 from .playback_device import answer_status6
 
-MAC = "A4CF12ABCDEF"
 TOPIC = "plug_abcdef"
 
 
-@pytest.fixture(autouse=True)
-def fast_engine() -> Generator[None]:
-    timing = {"step_timeout": 0.3, "poll_interval": 0.1, "wait_online_timeout": 1.0}
-    with patch.dict("custom_components.tasmota_tls.manager.ENGINE_TIMING", timing):
-        yield
+@pytest.fixture
+def engine_timing() -> EngineTiming:
+    return EngineTiming(step_timeout=0.3, poll_interval=0.1, wait_online_timeout=1.0)
 
 
 def issue_for_topic(store: PkiStore) -> None:
@@ -87,13 +85,13 @@ async def test_revoke(hass: HomeAssistant, mqtt_bus: MqttBus) -> None:
 async def test_unknown_and_absent_devices(hass: HomeAssistant, mqtt_bus: MqttBus) -> None:
     await install(hass)
     with pytest.raises(ServiceValidationError) as err:
-        await call(hass, "enroll", {"device_id": "nope"})
+        await call(hass, "enrol", {"device_id": "nope"})
     assert err.value.translation_key == "device_not_found"
     device_id = await discovered(hass, mqtt_bus)
     mqtt_bus.retain(f"tasmota/discovery/{MAC}/config", "")
     await hass.async_block_till_done()
     with pytest.raises(ServiceValidationError) as err:
-        await call(hass, "enroll", {"device_id": device_id})
+        await call(hass, "enrol", {"device_id": device_id})
     assert err.value.translation_key == "device_not_discovered"
 
 
@@ -103,10 +101,10 @@ async def test_attended_custody_needs_the_passphrase(
     await install(hass, custody="attended")
     device_id = await discovered(hass, mqtt_bus)
     with pytest.raises(ServiceValidationError) as err:
-        await call(hass, "enroll", {"device_id": device_id})
+        await call(hass, "enrol", {"device_id": device_id})
     assert err.value.translation_key == "passphrase_required"
     with pytest.raises(ServiceValidationError) as err:
-        await call(hass, "enroll", {"device_id": device_id, "passphrase": "not it"})
+        await call(hass, "enrol", {"device_id": device_id, "passphrase": "not it"})
     assert err.value.translation_key == "wrong_passphrase"
     with pytest.raises(ServiceValidationError) as err:
         await call(hass, "renew", {"device_id": device_id, "passphrase": PASSPHRASE})
@@ -130,8 +128,8 @@ async def test_silent_device_times_out_and_busy_is_refused(
     entry_id = installed.entry.entry_id
     device_id = await discovered(hass, mqtt_bus)
     events = collect_events(hass)
-    await call(hass, "enroll", {"device_id": device_id})
-    with pytest.raises(ServiceValidationError) as err:
+    await call(hass, "enrol", {"device_id": device_id})
+    with pytest.raises(ServiceValidationError) as err:  # the old name is the same action
         await call(hass, "enroll", {"device_id": device_id})
     assert err.value.translation_key == "busy"
     assert state_of(hass, "sensor", f"{entry_id}_{MAC}_tls_status").state == "enrolling"
@@ -149,7 +147,7 @@ async def test_fingerprint_mode_needs_a_broker_certificate(
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
     device_id = await discovered(hass, mqtt_bus)
     with pytest.raises(ServiceValidationError) as err:
-        await call(hass, "enroll", {"device_id": device_id})
+        await call(hass, "enrol", {"device_id": device_id})
     assert err.value.translation_key == "broker_certificate_missing"
     # Exporting the bundle issues the broker certificate, and the repair goes at once.
     response = await call(hass, "export_broker_bundle", {})
@@ -194,7 +192,7 @@ async def test_export_broker_bundle_rotates_the_key_without_cutting_devices_off(
     # The broker gets a new name and, asked for, a new key: devices learn it first.
     hass.config_entries.async_update_entry(entry, data={**entry.data, "broker_host": "new.lan"})
     await hass.async_block_till_done()  # reloaded: the device is discovered again
-    await wait_for(hass, lambda: MAC in entry.runtime_data.manager.tracker.devices)
+    await wait_for(hass, lambda: MAC in entry.runtime_data.view.devices)
     mqtt_bus.published.clear()
     response = await call(hass, "export_broker_bundle", {"layout": "ha-addon", "rotate_key": True})
     assert response["new_broker_key"] is True
@@ -207,7 +205,7 @@ async def test_export_broker_bundle_rotates_the_key_without_cutting_devices_off(
     san = broker.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert "new.lan" in san.get_values_for_type(x509.DNSName)
     # New enrolments pin the new key and keep the old one as the next.
-    options = entry.runtime_data.manager.enrolment_options()
+    options = entry.runtime_data.operations.enrolment_options()
     assert options.fingerprint == new_fingerprint
     assert options.next_fingerprint == old_fingerprint
 
@@ -258,9 +256,10 @@ async def test_unexpected_error_still_ends_as_a_failure(
     device_id = await discovered(hass, mqtt_bus)
     events = collect_events(hass)
     with patch(
-        "custom_components.tasmota_tls.manager.Enroller.enrol", side_effect=RuntimeError("bug")
+        "custom_components.tasmota_tls.operations.jobs.Enroller.enrol",
+        side_effect=RuntimeError("bug"),
     ):
-        await call(hass, "enroll", {"device_id": device_id})
+        await call(hass, "enrol", {"device_id": device_id})
         await wait_for(hass, lambda: bool(events))
     assert events[0]["type"] == "enrolment_failed"
     assert events[0]["reason"] == "internal_error"

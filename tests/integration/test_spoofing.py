@@ -9,10 +9,9 @@ TLSKey command is published, until the repair flow confirms the new address.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator
 from http import HTTPStatus
 from typing import Any
-from unittest.mock import patch
 
 import pytest
 from aiohttp import web
@@ -23,24 +22,16 @@ from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.tasmota_tls.const import DOMAIN
+from tests.helpers.constants import MAC
 from tests.helpers.mosquitto import free_port
 
-from .conftest import BROKER_HOST, discovery_payload, install
 from .helpers import WebRecorder, collect_events, device_of, entity_id, state_of, wait_for
+from .install import BROKER_HOST, discovery_payload, install
 from .mqtt_bus import MqttBus
 from .playback_device import BrokerView, PlaybackDevice
 
-MAC = "A4CF12ABCDEF"
 TOPIC = "tasmota_ABCDEF"
 SPOOF_IP = "127.0.0.9"
-
-
-@pytest.fixture(autouse=True)
-def fast_engine() -> Generator[None]:
-    """Short engine timeouts: the played-back device answers at once."""
-    timing = {"step_timeout": 3.0, "poll_interval": 0.1, "wait_online_timeout": 5.0}
-    with patch.dict("custom_components.tasmota_tls.manager.ENGINE_TIMING", timing):
-        yield
 
 
 @pytest.fixture
@@ -112,7 +103,7 @@ async def refused_everywhere(hass: HomeAssistant, entry: Any) -> None:
     """Button, actions and automatic renewal: none starts an operation."""
     device_id = device_of(hass, MAC)
     assert device_id is not None
-    for attempt in ("renew_button", "enrol_button", "renew", "enroll"):
+    for attempt in ("renew_button", "enrol_button", "renew", "enrol", "enroll"):
         with pytest.raises(ServiceValidationError) as refused:
             if attempt.endswith("_button"):
                 await press(hass, entry.entry_id, attempt.removesuffix("_button"))
@@ -121,9 +112,9 @@ async def refused_everywhere(hass: HomeAssistant, entry: Any) -> None:
                     DOMAIN, attempt, {"device_id": device_id.id}, blocking=True
                 )
         assert refused.value.translation_key == "address_changed"
-    manager = entry.runtime_data.manager
-    manager.async_start_renewal(MAC, "unattended passphrase")  # what the lifecycle calls
-    assert not manager.is_busy(MAC)
+    data = entry.runtime_data
+    data.operations.async_start_renewal(MAC, "unattended passphrase")  # what the lifecycle calls
+    assert not data.view.is_busy(MAC)
     await hass.async_block_till_done(wait_background_tasks=True)
 
 
@@ -176,7 +167,7 @@ async def test_spoofed_address_gets_no_key(
     # The real device announcing its enrolled address again clears the repair.
     device.announce()
     await wait_for(hass, lambda: address_issue(hass, entry.entry_id) is None)
-    assert not entry.runtime_data.manager.address_changed(MAC)
+    assert not entry.runtime_data.guard.address_changed(MAC)
 
 
 async def test_confirmed_move_renews_at_the_new_topic(

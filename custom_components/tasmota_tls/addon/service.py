@@ -15,14 +15,14 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from homeassistant.core import HomeAssistant
 
 from ..broker.acl import ADDON_SYSTEM_USERS, DeviceTopics, admit, render_acl
-from ..const import CONF_STORE_ID, DOMAIN
+from ..const import DOMAIN
 from ..pki import PkiStore
 from ..pki.keys import plain_pem
 from ..pki.names import parse_host
@@ -46,9 +46,6 @@ from .options import (
 )
 from .probe import mqtt_login_code, presented_certificate_sha256
 from .state import AddonState, new_password, read_state, state_path, write_state
-
-if TYPE_CHECKING:
-    from ..manager import TlsManager
 
 _LOGGER = logging.getLogger(__name__)
 DATA_BROKERS = f"{DOMAIN}_addon_brokers"
@@ -305,7 +302,7 @@ async def async_get_broker(hass: HomeAssistant, store_id: str) -> AddonBroker:
     return brokers[store_id]
 
 
-async def async_applied_broker(manager: TlsManager) -> AddonBroker | None:
+async def async_applied_broker(hass: HomeAssistant, store_id: str) -> AddonBroker | None:
     """The broker when this entry configured the add-on, else None (the bundle path)."""
-    broker = await async_get_broker(manager.hass, manager.entry.data[CONF_STORE_ID])
+    broker = await async_get_broker(hass, store_id)
     return broker if broker.state.applied else None

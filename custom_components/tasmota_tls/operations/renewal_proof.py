@@ -24,17 +24,14 @@ import json
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING
 
 from homeassistant.components import mqtt
 from homeassistant.core import HomeAssistant, callback
 
-from .discovery import normalize_mac
-
-if TYPE_CHECKING:
-    from .discovery import TasmotaDevice
-    from .enrolment import EnrolmentRecord
-    from .manager import TlsManager
+from ..discovery import TasmotaDevice, normalize_mac
+from ..enrolment import EnrolmentRecord
+from .outcomes import Outcomes
+from .revocation import Revocations
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -92,20 +89,25 @@ async def async_prove_renewal(
 
 
 async def async_confirm_renewal(
-    manager: TlsManager, mac: str, record: EnrolmentRecord, passphrase: str | None
+    hass: HomeAssistant,
+    device: TasmotaDevice,
+    seconds: float,
+    record: EnrolmentRecord,
+    passphrase: str | None,
+    revocations: Revocations,
+    outcomes: Outcomes,
 ) -> bool:
     """True when the renewal is proven; otherwise revoke the new certificate and fail.
 
     The certificate in use stays valid: if the new key reached anyone but the device,
     that holder is locked out at the broker's next CRL reload.
     """
-    device = manager.tracker.devices[mac].device
-    timeout = manager.enrolment_options(mac, "renew").step_timeout
-    reason = await async_prove_renewal(manager.hass, device, timeout)
+    mac = device.mac
+    reason = await async_prove_renewal(hass, device, seconds)
     if reason is None:
         return True
     _LOGGER.warning("Tasmota %s: renewal not confirmed: %s", mac, reason)
     if record.serial is not None:
-        await manager._async_revoke_serial(mac, record.serial, "key_compromise", passphrase)
-    await manager._async_failed_outside_engine(mac, "renew", "renewal_unconfirmed", reason)
+        await revocations.async_revoke_serial(mac, record.serial, "key_compromise", passphrase)
+    await outcomes.async_failed_outside_engine(mac, "renew", "renewal_unconfirmed", reason)
     return False

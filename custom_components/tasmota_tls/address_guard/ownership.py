@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .pki import IndexEntry
+from ..pki import IndexEntry
 
 if TYPE_CHECKING:
-    from .ca import CaSnapshot
-    from .journal import EnrolmentJournal
+    from ..ca import CaSnapshot
+    from ..journal import EnrolmentJournal
 
 
 def owner_of(entry: IndexEntry, journal: EnrolmentJournal) -> str | None:

@@ -14,9 +14,9 @@ from typing import NotRequired, TypedDict
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
 
-from .const import DOMAIN
-from .discovery import TasmotaDevice
-from .pki.topics import TopicModel
+from ..const import DOMAIN
+from ..discovery import TasmotaDevice
+from ..pki.topics import TopicModel
 
 STORAGE_VERSION = 1
 # What a pin holds beyond the IP and command topic, since the topics are pinned whole.
