@@ -148,7 +148,7 @@ class AddonFlowMixin(_Base):
                 "folder": plan.folder if plan else "mosquitto",
                 "other_logins": ", ".join(plan.other_logins) if plan and plan.other_logins else "-",
                 "host": self._data.get(CONF_BROKER_HOST, ""),
-                "detail": detail or "-",
+                "detail": detail,  # read by the error texts only
             },
         )
 
