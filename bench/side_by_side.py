@@ -66,6 +66,11 @@ def _snapshot() -> tuple[int, float]:
     return len(gc.get_objects()), rss_mib()
 
 
+def _types() -> Counter[str]:
+    """GC-tracked objects by type (``--types``: where the objects a run adds come from)."""
+    return Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects())
+
+
 async def _follow_online(hass: Any, timeline: Timeline, mac_of: dict[str, str]) -> Any:
     """Note every live Online on an LWT topic, by device MAC."""
 
@@ -156,7 +161,14 @@ async def _restart_all(
     await _wait(back, ENROL_TIMEOUT, "every device back online")
 
 
-async def measure(count: int, side: str, window: float, fast: bool) -> dict[str, Any]:
+async def measure(
+    count: int,
+    side: str,
+    window: float,
+    fast: bool,
+    types: bool = False,
+    parallel: int | None = None,
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix=f"bench-{side}-") as tmp:
         root = Path(tmp)
         config_dir, files = await asyncio.to_thread(_prepare, root)
@@ -166,7 +178,7 @@ async def measure(count: int, side: str, window: float, fast: bool) -> dict[str,
         devices = hass = None
         try:
             plain, tls = broker.ports["port"], broker.ports["tls_port"]
-            _write_entries(config_dir, plain, tls, http_port, None, with_ours=side == "ours")
+            _write_entries(config_dir, plain, tls, http_port, parallel, with_ours=side == "ours")
             devices = await _start_devices(root, plain, http_port, count, fast=fast)
             hass = await start_home_assistant(config_dir, domains=("mqtt",))
             async_get_clientsession(hass)  # made long before in a running Home Assistant
@@ -176,6 +188,7 @@ async def measure(count: int, side: str, window: float, fast: bool) -> dict[str,
             unsubscribe = await _follow_online(hass, timeline, topics)
             await asyncio.sleep(SETTLE)
             objects, rss = _snapshot()
+            before = _types() if types else Counter[str]()
             probe = LoopLagProbe()
             probe.start()
             started = time.perf_counter()
@@ -194,6 +207,10 @@ async def measure(count: int, side: str, window: float, fast: bool) -> dict[str,
             await probe.stop()
             unsubscribe()
             objects_end, rss_end = _snapshot()
+            if types:
+                added = _types()
+                added.subtract(before)
+                result["types_added"] = dict(added.most_common(40))
             return {
                 "count": count,
                 "side": side,
@@ -202,6 +219,7 @@ async def measure(count: int, side: str, window: float, fast: bool) -> dict[str,
                 "max_lag_ms": probe.max_ms,
                 "p99_lag_ms": probe.p99_ms,
                 "samples": len(probe.lags),
+                "max_outside_gc_ms": probe.max_outside_gc_ms,
                 "max_gc_ms": probe.max_gc_ms,
                 "gc_total_ms": probe.gc_total_ms,
                 "gc_count": len(probe.gc_pauses),
@@ -224,8 +242,12 @@ def main() -> int:
     parser.add_argument("--side", choices=("alone", "ours"), required=True)
     parser.add_argument("--window", type=float, default=0.0, help="alone: restart spread (s)")
     parser.add_argument("--fast", action="store_true", help="the simulator's fast timings")
+    parser.add_argument("--types", action="store_true", help="the objects added, by type")
+    parser.add_argument("--parallel", type=int, help="ours: enrolments at a time (else default)")
     args = parser.parse_args()
-    result = asyncio.run(measure(args.count, args.side, args.window, args.fast))
+    result = asyncio.run(
+        measure(args.count, args.side, args.window, args.fast, args.types, args.parallel)
+    )
     print(json.dumps(result), flush=True)
     return 0
 

@@ -41,7 +41,12 @@ class EnrolmentJournal:
         self.certificates: dict[str, str] = {}
         self.names: dict[str, str] = {}
         self.owners: dict[str, str] = {}
-        self.version = 0  # changes with every save: cache key for the address guard
+        # Each record as saved: a step rewrites its own device's only (a fleet of N
+        # devices would otherwise convert N records at each of the N enrolments' steps).
+        self._saved_records: dict[str, dict[str, Any]] = {}
+        # Changes with certificates, names and owners (not with records): cache key for
+        # the address guard, whose claims are built from those alone.
+        self.version = 0
 
     async def async_load(self) -> None:
         """Read the journal written before the last shutdown."""
@@ -51,6 +56,8 @@ class EnrolmentJournal:
         self.records = {
             mac: EnrolmentRecord.from_dict(record) for mac, record in data["records"].items()
         }
+        self._saved_records = {mac: record.to_dict() for mac, record in self.records.items()}
+        self.version += 1
         self.certificates = dict(data["certificates"])
         self.names = dict(data.get("names", {}))
         # Journals written before owners existed: what they say a MAC used is its own.
@@ -61,7 +68,8 @@ class EnrolmentJournal:
     async def async_record(self, record: EnrolmentRecord) -> None:
         """Persist ``record`` now (the engine calls this before each step)."""
         self.records[record.mac] = record
-        await self._async_save()
+        self._saved_records[record.mac] = record.to_dict()
+        await self._async_save(claims_changed=False)
 
     async def async_bind(self, serial: str, mac: str) -> None:
         """Record that certificate ``serial`` was issued for ``mac`` (before its key is sent)."""
@@ -78,6 +86,7 @@ class EnrolmentJournal:
     async def async_forget(self, mac: str) -> None:
         """Drop a device removed by the user."""
         self.records.pop(mac, None)
+        self._saved_records.pop(mac, None)
         self.certificates.pop(mac, None)
         self.names.pop(mac, None)
         await self._async_save()
@@ -86,11 +95,12 @@ class EnrolmentJournal:
         """Records of enrolments that were still running."""
         return [record for record in self.records.values() if not record.finished]
 
-    async def _async_save(self) -> None:
-        self.version += 1
+    async def _async_save(self, *, claims_changed: bool = True) -> None:
+        if claims_changed:
+            self.version += 1
         await self._store.async_save(
             {
-                "records": {mac: record.to_dict() for mac, record in self.records.items()},
+                "records": dict(self._saved_records),
                 "certificates": dict(self.certificates),
                 "names": dict(self.names),
                 "owners": dict(self.owners),
