@@ -35,7 +35,7 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.setup import async_setup_component
 
-from custom_components.tasmota_tls.models import TlsStatus
+from custom_components.tasmota_tls.device_state import TlsStatus
 from tests.helpers.mosquitto import MosquittoBroker, free_port
 from virtual_tasmota.settings import load_settings
 
@@ -94,49 +94,51 @@ def _topics(devices_dir: Path) -> dict[str, str]:
     return out
 
 
-class _CurrentManager:
-    """The entry's manager as it is now: a reload (e.g. when a Tasmota device appears for a
-    MAC that sits on a device of ours) replaces it, and the old one stops following."""
+class _CurrentRuntime:
+    """The entry's runtime data as it is now: a reload (e.g. when a Tasmota device appears
+    for a MAC that sits on a device of ours) replaces it, and the old one stops following."""
 
     def __init__(self, hass: Any) -> None:
         self._hass = hass
 
     def __getattr__(self, name: str) -> Any:
         entry = self._hass.config_entries.async_entries("tasmota_tls")[0]
-        return getattr(entry.runtime_data.manager, name)
+        return getattr(entry.runtime_data, name)
 
 
 async def _enrol_all(hass: Any, timeline: Timeline, count: int) -> dict[str, Any]:
-    manager = _CurrentManager(hass)
-    await _wait(lambda: len(manager.tracker.devices) >= count, READY_TIMEOUT, "our discovery")
+    runtime = _CurrentRuntime(hass)
+    await _wait(lambda: len(runtime.view.devices) >= count, READY_TIMEOUT, "our discovery")
     await _wait(
-        lambda: all(manager.status(m) == TlsStatus.NOT_ENROLLED for m in manager.tracker.devices),
+        lambda: all(runtime.view.status(m) == TlsStatus.NOT_ENROLLED for m in runtime.view.devices),
         READY_TIMEOUT,
         "every device online",
     )
-    macs = list(manager.tracker.devices)
+    macs = list(runtime.view.devices)
     started = time.perf_counter()
     with timeline.recording():
         for mac in macs:  # "enrol all"
             timeline.requested[mac] = time.perf_counter()
-            await manager.async_request(mac, "enrol")
+            await runtime.operations.async_request(mac, "enrol")
         done = (TlsStatus.CONNECTED_TLS, TlsStatus.FAILED)
         try:
             await _wait(
-                lambda: all(manager.status(m) in done for m in macs), ENROL_TIMEOUT, "enrolment"
+                lambda: all(runtime.view.status(m) in done for m in macs),
+                ENROL_TIMEOUT,
+                "enrolment",
             )
         except TimeoutError as err:
             seen = Counter(
-                (str(manager.status(m)), str(getattr(manager.journal.records.get(m), "step", "")))
+                (str(runtime.view.status(m)), str(getattr(runtime.view.record(m), "step", "")))
                 for m in macs
             )
             raise TimeoutError(f"{err}; statuses {dict(seen)}") from None
-    statuses = [manager.status(mac) for mac in macs]
+    statuses = [runtime.view.status(mac) for mac in macs]
     return {
         "enrol_seconds": time.perf_counter() - started,
         "connected": statuses.count(TlsStatus.CONNECTED_TLS),
         "failed": statuses.count(TlsStatus.FAILED),
-        "parallel": manager.max_parallel,
+        "parallel": runtime.settings.max_parallel,
         "timeline": timeline.summary(),
     }
 

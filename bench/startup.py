@@ -147,7 +147,7 @@ async def _measure(config_dir: Path, count: int) -> dict[str, float]:
         entry = hass.config_entries.async_entries("tasmota_tls")[0]
         assert entry.state is ConfigEntryState.LOADED
         loaded = time.perf_counter() - started
-        tracker = entry.runtime_data.manager.tracker
+        tracker = entry.runtime_data.view
         deadline = time.monotonic() + READY_TIMEOUT
         while len(tracker.devices) < count:
             if time.monotonic() > deadline:

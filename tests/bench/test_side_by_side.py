@@ -10,7 +10,6 @@ it started with waited on the old one's ``enrolling`` / ``wait_online`` until it
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Generator
 from unittest.mock import patch
 
 import pytest
@@ -19,19 +18,18 @@ from homeassistant.core import HomeAssistant
 from bench import side_by_side
 from bench.timeline import Timeline
 from custom_components.tasmota_tls.enrolment import EnrolmentStep
+from custom_components.tasmota_tls.settings import EngineTiming
+from tests.helpers.constants import MAC
 from tests.integration import playback_device
-from tests.integration.conftest import BROKER_HOST, install
+from tests.integration.install import BROKER_HOST, install
 from tests.integration.mqtt_bus import MqttBus
 from tests.integration.playback_device import BrokerView, PlaybackDevice
 
-MAC = "A4CF12ABCDEF"
 
-
-@pytest.fixture(autouse=True)
-def fast_engine() -> Generator[None]:
-    timing = {"step_timeout": 3.0, "poll_interval": 0.1, "wait_online_timeout": 10.0}
-    with patch.dict("custom_components.tasmota_tls.manager.ENGINE_TIMING", timing):
-        yield
+@pytest.fixture
+def engine_timing() -> EngineTiming:
+    """Short waits; the wait for the device to come back leaves room for its restart."""
+    return EngineTiming(step_timeout=3.0, poll_interval=0.1, wait_online_timeout=10.0)
 
 
 async def test_enrolment_is_followed_through_a_reload_of_the_entry(
@@ -49,7 +47,7 @@ async def test_enrolment_is_followed_through_a_reload_of_the_entry(
         while True:
             entry = hass.config_entries.async_get_entry(entry_id)
             assert entry is not None
-            record = entry.runtime_data.manager.journal.records.get(MAC)
+            record = entry.runtime_data.view.record(MAC)
             if record is not None and record.step == EnrolmentStep.WAIT_ONLINE:
                 break
             await asyncio.sleep(0.01)
