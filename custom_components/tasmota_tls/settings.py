@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Literal, cast
 
 from homeassistant.config_entries import ConfigEntry
@@ -50,6 +51,23 @@ def deny_list(text: str) -> tuple[str, ...]:
     return (*FIXED_ACL_DENY, *(entry for entry in entries if entry))
 
 
+# Every option's default, once: the settings read them, the forms show them.
+OPTION_DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {
+        CONF_RENEW_DAYS: DEFAULT_RENEW_DAYS,
+        CONF_AUTO_RENEW: DEFAULT_AUTO_RENEW,
+        CONF_AUTO_ENROL: DEFAULT_AUTO_ENROL,
+        CONF_VALIDATION: DEFAULT_VALIDATION,
+        CONF_CHANNEL: DEFAULT_CHANNEL,
+        CONF_HTTP_PORT: DEFAULT_HTTP_PORT,
+        CONF_ROLLBACK_MINUTES: DEFAULT_ROLLBACK_MINUTES,
+        CONF_MAX_PARALLEL_ENROLMENTS: DEFAULT_MAX_PARALLEL_ENROLMENTS,
+        CONF_RENEW_OVER_TLS: DEFAULT_RENEW_OVER_TLS,
+        CONF_ACL_DENY: DEFAULT_ACL_DENY,
+    }
+)
+
+
 @dataclass(frozen=True)
 class EntrySettings:
     """Every setting of one entry: the broker and custody (data) and the options."""
@@ -82,9 +100,9 @@ class EntrySettings:
     ) -> EntrySettings:
         """As :meth:`from_entry`, from the two mappings."""
 
-        def option(key: str, default: Any) -> Any:
+        def option(key: str) -> Any:
             value = options.get(key)
-            return default if value is None else value
+            return OPTION_DEFAULTS[key] if value is None else value
 
         return cls(
             entry_id=entry_id,
@@ -92,18 +110,16 @@ class EntrySettings:
             broker_host=str(data[CONF_BROKER_HOST]),
             broker_port=int(data[CONF_BROKER_PORT]),
             custody=str(data[CONF_CUSTODY]),
-            renew_days=int(option(CONF_RENEW_DAYS, DEFAULT_RENEW_DAYS)),
-            auto_renew=bool(option(CONF_AUTO_RENEW, DEFAULT_AUTO_RENEW)),
-            auto_enrol=bool(option(CONF_AUTO_ENROL, DEFAULT_AUTO_ENROL)),
-            validation=cast(
-                Literal["fingerprint", "ca"], option(CONF_VALIDATION, DEFAULT_VALIDATION)
-            ),
-            channel=cast(Literal["http", "mqtt"], option(CONF_CHANNEL, DEFAULT_CHANNEL)),
-            http_port=int(option(CONF_HTTP_PORT, DEFAULT_HTTP_PORT)),
-            rollback_minutes=int(option(CONF_ROLLBACK_MINUTES, DEFAULT_ROLLBACK_MINUTES)),
-            max_parallel=int(option(CONF_MAX_PARALLEL_ENROLMENTS, DEFAULT_MAX_PARALLEL_ENROLMENTS)),
-            acl_deny=str(option(CONF_ACL_DENY, DEFAULT_ACL_DENY)),
-            renew_over_tls=bool(option(CONF_RENEW_OVER_TLS, DEFAULT_RENEW_OVER_TLS)),
+            renew_days=int(option(CONF_RENEW_DAYS)),
+            auto_renew=bool(option(CONF_AUTO_RENEW)),
+            auto_enrol=bool(option(CONF_AUTO_ENROL)),
+            validation=cast(Literal["fingerprint", "ca"], option(CONF_VALIDATION)),
+            channel=cast(Literal["http", "mqtt"], option(CONF_CHANNEL)),
+            http_port=int(option(CONF_HTTP_PORT)),
+            rollback_minutes=int(option(CONF_ROLLBACK_MINUTES)),
+            max_parallel=int(option(CONF_MAX_PARALLEL_ENROLMENTS)),
+            acl_deny=str(option(CONF_ACL_DENY)),
+            renew_over_tls=bool(option(CONF_RENEW_OVER_TLS)),
         )
 
     @property
