@@ -15,6 +15,7 @@ import logging
 
 from homeassistant.core import HomeAssistant
 
+from .addon.service import AddonSetupError, async_applied_broker
 from .broker_bundle import BrokerBundle, exported_layouts
 from .ca import CaSnapshot, CertificateAuthority
 from .const import EVENT_TASMOTA_TLS
@@ -50,7 +51,7 @@ async def async_check_broker_expiry(
     not_after = snapshot.broker_not_after
     automatic = bool(passphrase and snapshot.broker_key_in_store and settings.auto_renew)
     if automatic and passphrase and not_after and not_after - now < _days(AUTO_RENEW_DAYS):
-        renewed = await _async_renew(hass, entry_id, ca, bundle, passphrase, not_after)
+        renewed = await _async_renew(hass, settings, ca, bundle, passphrase, not_after)
         if renewed is None:
             automatic = False  # the log says why; the user is asked to act
         else:
@@ -70,7 +71,7 @@ async def async_check_broker_expiry(
 
 async def _async_renew(
     hass: HomeAssistant,
-    entry_id: str,
+    settings: EntrySettings,
     ca: CertificateAuthority,
     bundle: BrokerBundle,
     passphrase: str,
@@ -83,6 +84,7 @@ async def _async_renew(
         _LOGGER.warning("Could not renew the broker certificate: %s", err)
         return None
     await bundle.async_refresh(passphrase)
+    addon_serves_it = await _async_install_on_addon(hass, settings, ca, passphrase)
     snapshot = ca.snapshot
     assert snapshot is not None  # async_renew_broker refreshed it
     directory = bundle.directory
@@ -100,7 +102,7 @@ async def _async_renew(
         EVENT_TASMOTA_TLS,
         {
             "type": EVENT_BROKER_RENEWED,
-            "entry_id": entry_id,
+            "entry_id": settings.entry_id,
             "serial": f"{certificate.serial_number:x}",  # as the index records it
             "not_after": certificate.not_valid_after_utc.isoformat(),
             "previous_not_after": old_not_after.isoformat(),
@@ -110,9 +112,31 @@ async def _async_renew(
             and before.broker_fingerprint != snapshot.broker_fingerprint,
             "bundle_directory": str(directory),
             "bundle_layouts": list(layouts),
+            # None: the add-on is not our broker; True: it restarted and serves it.
+            "addon_serves_it": addon_serves_it,
         },
     )
     return snapshot
+
+
+async def _async_install_on_addon(
+    hass: HomeAssistant, settings: EntrySettings, ca: CertificateAuthority, passphrase: str
+) -> bool | None:
+    """When this entry configured the Mosquitto add-on, make it serve the renewed certificate."""
+    addon = await async_applied_broker(hass, settings.store_id)
+    if addon is None:
+        return None
+    try:
+        await addon.async_install_renewed(ca.directory, passphrase, settings.broker_host)
+    except AddonSetupError as err:
+        _LOGGER.warning(
+            "The Mosquitto add-on does not serve the renewed broker certificate yet (%s: %s); "
+            "restart the add-on",
+            err.reason,
+            err.detail,
+        )
+        return False
+    return True
 
 
 def _days(days: int) -> dt.timedelta:

@@ -152,6 +152,23 @@ class AddonBroker:
             self.state.applied = True
             await self._async_save()
 
+    async def async_install_renewed(self, store_dir: Path, passphrase: str, host: str) -> None:
+        """Serve a renewed broker certificate: rewrite our /ssl files, restart, check 8883.
+
+        The add-on reads its certificate only when it starts, so without this it would go
+        on presenting the old one until that expires. Raises AddonSetupError.
+        """
+        async with self._lock:
+            tls = await self.hass.async_add_executor_job(_broker_files, store_dir, passphrase, host)
+            expected = hashlib.sha256(_first_der(tls.cert_chain_pem)).hexdigest()
+            await self.hass.async_add_executor_job(write_tls_files, tls)
+            _, hostname = await self._async_options()
+            try:
+                await get_addon_manager(self.hass).async_restart_addon()
+            except AddonError as err:
+                raise AddonSetupError("addon_restart_failed", str(err)) from err
+            await self._async_verify(hostname, host, expected)
+
     async def _async_put_back(self, options: dict[str, Any]) -> None:
         manager = get_addon_manager(self.hass)
         try:
