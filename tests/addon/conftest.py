@@ -10,7 +10,6 @@ integration on the add-on's broker, the virtual fleet and the BearSSL client.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,10 +24,7 @@ from tests.helpers.engine_timing import use_engine_timing
 
 from .addon_mosquitto import AddonMosquitto
 from .supervisor import TOKEN, FakeSupervisor
-
-# The user's own login for devices that are not enrolled yet (Tasmota's defaults).
-USER_LOGIN = {"username": "DVES_USER", "password": "DVES_PASS"}
-USER_OPTIONS = {"logins": [USER_LOGIN], "debug": False}
+from .world import USER_OPTIONS, AddonWorld
 
 
 @pytest.fixture(autouse=True)
@@ -48,19 +44,6 @@ def runtime_with_engine_timing(
 ) -> None:
     """Every entry a test sets up runs the engine with ``engine_timing``."""
     use_engine_timing(monkeypatch, engine_timing)
-
-
-@dataclass
-class AddonWorld:
-    supervisor: FakeSupervisor
-    addon: AddonMosquitto
-    ssl_dir: Path
-    share_dir: Path
-
-    @property
-    def broker(self):
-        assert self.addon.broker is not None
-        return self.addon.broker
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import logging
 import pytest
 from homeassistant.core import HomeAssistant
 
-from .conftest import AddonWorld
 from .flow import async_flow_to_confirm
+from .world import AddonWorld
 
 
 @pytest.mark.usefixtures("mock_hass_config")

@@ -12,8 +12,8 @@ from homeassistant.data_entry_flow import FlowResultType
 from custom_components.tasmota_tls.const import DOMAIN
 from tests.helpers.mosquitto import free_port
 
-from .conftest import AddonWorld
 from .flow import PASSPHRASE, async_flow_to_confirm
+from .world import AddonWorld
 
 
 @pytest.mark.usefixtures("mock_hass_config")

@@ -21,7 +21,6 @@ from devtools.ha_api import HomeAssistantApi
 from tests.e2e.browser import Browser, ensure_chromium
 from tests.e2e.test_browser import HEIGHT, WIDTH, keep
 
-from .conftest import AddonWorld
 from .flow import PASSPHRASE
 from .frontend import (
     OWNER,
@@ -31,6 +30,7 @@ from .frontend import (
     scroll_to_text,
     type_into,
 )
+from .world import AddonWorld
 
 BROKER_NAME = "homeassistant.local"  # what a user types; nothing resolves it before Apply
 

@@ -33,8 +33,8 @@ from tests.integration.helpers import collect_events, device_of, state_of, wait_
 from virtual_tasmota import Fleet
 from virtual_tasmota.device import VirtualDevice
 
-from .conftest import AddonWorld
 from .flow import BROKER_NAME, async_flow_to_confirm
+from .world import AddonWorld
 
 
 class _Endpoint(TypedDict):

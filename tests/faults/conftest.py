@@ -1,10 +1,12 @@
-"""Fixtures for the fault tests that run Home Assistant."""
+"""Fixtures for the fault tests: the engine's waits, and the enrolment tests' PKI and broker."""
 
 from __future__ import annotations
 
 import pytest
 
 from custom_components.tasmota_tls.settings import EngineTiming
+from tests.enrolment.fixtures import make_issuer, pki_store  # noqa: F401 (fixtures)
+from tests.enrolment.virtual_world import broker_files  # noqa: F401 (a fixture)
 from tests.helpers.engine_timing import REAL_BROKER_TIMING, use_engine_timing
 
 

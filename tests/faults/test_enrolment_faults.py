@@ -30,7 +30,7 @@ from custom_components.tasmota_tls.enrolment import (
     EnrolmentStep,
 )
 from custom_components.tasmota_tls.pki import PkiStore
-from tests.enrolment.conftest import Issued, JournalLog, make_issuer, pki_store  # noqa: F401
+from tests.enrolment.helpers import Issued, JournalLog
 from tests.enrolment.virtual_world import (
     BROKER_NAME,
     PLAIN_LISTENER,
@@ -38,7 +38,6 @@ from tests.enrolment.virtual_world import (
     USER_RULE,
     BrokerFiles,
     World,
-    broker_files,  # noqa: F401 (fixture)
     discover,
     mqtt_settings,
     rule_slot,
@@ -83,7 +82,7 @@ class FaultWorld:
 def fault_world(
     tmp_path: Path,
     mosquitto_factory: Callable[..., MosquittoBroker],
-    broker_files: BrokerFiles,  # noqa: F811
+    broker_files: BrokerFiles,
 ) -> Callable[..., contextlib.AbstractAsyncContextManager[FaultWorld]]:
     """``async with fault_world(count=20, seed="x") as fw:`` (sockets in test bodies only)."""
 
@@ -236,8 +235,8 @@ class WatchedJournal(JournalLog):
 # engine's client is disconnected then, so starting to listen fails until it is back.
 async def test_broker_restart_in_the_middle_of_20_enrolments(
     fault_world: Any,
-    make_issuer: Callable[[str, str], Issued],  # noqa: F811
-    pki_store: PkiStore,  # noqa: F811
+    make_issuer: Callable[[str, str], Issued],
+    pki_store: PkiStore,
 ) -> None:
     async with fault_world(count=20, seed="fault-broker-restart") as fw:
         mark = fw.broker.log_mark()
@@ -297,8 +296,8 @@ class BrokerOutage(JournalLog):
 
 async def test_broker_down_as_the_engine_starts_watching(
     fault_world: Any,
-    make_issuer: Callable[[str, str], Issued],  # noqa: F811
-    pki_store: PkiStore,  # noqa: F811
+    make_issuer: Callable[[str, str], Issued],
+    pki_store: PkiStore,
 ) -> None:
     """The narrow case behind the restart test above, without any timing luck."""
     async with fault_world(count=1, seed="fault-broker-down") as fw:
@@ -324,8 +323,8 @@ async def test_broker_down_as_the_engine_starts_watching(
 @pytest.mark.parametrize("channel", ["http", "mqtt"])
 async def test_device_losing_30_percent_of_commands(
     fault_world: Any,
-    make_issuer: Callable[[str, str], Issued],  # noqa: F811
-    pki_store: PkiStore,  # noqa: F811
+    make_issuer: Callable[[str, str], Issued],
+    pki_store: PkiStore,
     channel: str,
 ) -> None:
     """Over HTTP only the Status 6 polls are lost; over MQTT every command may be.
@@ -362,8 +361,8 @@ async def test_device_losing_30_percent_of_commands(
 
 async def test_failed_arm_gives_the_rule_slot_back(
     fault_world: Any,
-    make_issuer: Callable[[str, str], Issued],  # noqa: F811
-    pki_store: PkiStore,  # noqa: F811
+    make_issuer: Callable[[str, str], Issued],
+    pki_store: PkiStore,
 ) -> None:
     """Seeded loss over MQTT: 10 commands pass, ``Rule3 4`` of the arming is lost, and
     later ``Rule3 8`` of the disarm after it (the draws of Random(MAC) for this seed)."""
@@ -400,8 +399,8 @@ class PowerCut(JournalLog):
 @pytest.mark.parametrize("step", [Step.CONFIRM, Step.ARM_ROLLBACK, Step.SWITCH])
 async def test_device_offline_between_tlskey2_and_the_switch(
     fault_world: Any,
-    make_issuer: Callable[[str, str], Issued],  # noqa: F811
-    pki_store: PkiStore,  # noqa: F811
+    make_issuer: Callable[[str, str], Issued],
+    pki_store: PkiStore,
     step: EnrolmentStep,
 ) -> None:
     async with fault_world(count=1, seed="fault-offline") as fw:

@@ -20,12 +20,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from custom_components.tasmota_tls.discovery import TasmotaDevice, parse_discovery_config
+from tests.helpers.constants import MAC
 from virtual_tasmota import VirtualDevice
 from virtual_tasmota.payloads import discovery_config
 
 from .settings import fuzz
 
-MAC = "A4CF12ABCDEF"
 FIELDS = ["ip", "dn", "hn", "mac", "md", "ofln", "onln", "sw", "t", "ft", "tp", "fn", "ver"]
 WILDCARDS = ("+", "#", "\x00")  # not allowed in a topic to publish to
 

@@ -31,8 +31,8 @@ from custom_components.tasmota_tls.enrolment import (
 )
 from custom_components.tasmota_tls.enrolment.transport import TransportError, parse_cm_reply
 from custom_components.tasmota_tls.pki import IssuedCredential, PkiStore
-from tests.enrolment.conftest import PASSPHRASE, JournalLog, device_for, pki_store  # noqa: F401
 from tests.enrolment.fake_firmware import FakeTasmota, Rule
+from tests.enrolment.helpers import PASSPHRASE, JournalLog, device_for
 
 from .settings import fuzz
 
@@ -236,7 +236,7 @@ def options(channel: str) -> EnrolmentOptions:
 
 
 @pytest.fixture(scope="module")
-def credential(pki_store: PkiStore) -> IssuedCredential:  # noqa: F811
+def credential(pki_store: PkiStore) -> IssuedCredential:
     """One device credential for every example (issuing is slower than an enrolment)."""
     return pki_store.issue_device(
         PASSPHRASE, "plug", topic="plug", command_topic="cmnd/plug/TLSKey2"

@@ -16,8 +16,6 @@ from custom_components.tasmota_tls.settings import EngineTiming
 from tests.helpers.engine_timing import FAST_TIMING, use_engine_timing
 from tests.helpers.mosquitto import mosquitto_factory  # noqa: F401 (a fixture for these tests)
 
-# The config flow tests import these from here (tests/integration/install.py has them).
-from .install import CaFiles, discovery_config, discovery_payload, make_ca  # noqa: F401
 from .mqtt_bus import MqttBus
 
 

@@ -23,9 +23,9 @@ from custom_components.tasmota_tls.const import (
 )
 from tests.helpers.constants import MAC
 
-# The CA and discovery builders live in conftest.py, shared with the runtime tests; they
+# The CA and discovery builders live in install.py, shared with the runtime tests; they
 # are taken from here so that the flow tests name them in one place.
-from .conftest import CaFiles, discovery_payload, make_ca
+from .install import CaFiles, discovery_payload, make_ca
 
 __all__ = [
     "BROKER",

@@ -19,9 +19,12 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.tasmota_tls.pki import PkiStore, tasmota_fingerprint
 from tests.helpers.constants import MAC
 
+# The topic of the device in discovery_config (its MAC's last six hex digits).
+TOPIC = "plug_abcdef"
+
 
 def discovery_config(
-    mac: str = MAC, ip: str = "127.0.0.2", topic: str = "plug_abcdef", **extra: Any
+    mac: str = MAC, ip: str = "127.0.0.2", topic: str = TOPIC, **extra: Any
 ) -> dict[str, Any]:
     """A discovery config shaped like the one Tasmota 14 publishes."""
     config: dict[str, Any] = {
@@ -114,6 +117,15 @@ def make_ca(cn: str = "Test Home CA", passphrase: str = "correct horse") -> CaFi
 
 PASSPHRASE = "unattended passphrase"
 BROKER_HOST = "mqtt.home.lan"
+
+
+def issue_short_lived(name: str = TOPIC, days: int = 10) -> Callable[[PkiStore], None]:
+    """A ``prepare`` for install(): a device certificate that expires in ``days``."""
+
+    def prepare(store: PkiStore) -> None:
+        store.issue_device(PASSPHRASE, name, topic=name, days=days, mac=MAC)
+
+    return prepare
 
 
 @dataclass

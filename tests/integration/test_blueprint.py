@@ -11,11 +11,12 @@ from homeassistant.core import HomeAssistant, ServiceCall
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import async_mock_service
 
+from tests.helpers.constants import MAC
+
 from .helpers import entity_id, wait_for
-from .install import BROKER_HOST, discovery_payload, install
+from .install import BROKER_HOST, TOPIC, discovery_payload, install, issue_short_lived
 from .mqtt_bus import MqttBus
 from .playback_device import answer_status6
-from .test_lifecycle import MAC, TOPIC, issue_short_lived
 
 AUTOMATION = "automation.certificates"
 BLUEPRINT = Path(__file__).parents[2] / "blueprints" / "automation" / "tasmota_tls"

@@ -30,10 +30,11 @@ from custom_components.tasmota_tls.pki import PkiStore, tasmota_fingerprint
 from custom_components.tasmota_tls.settings import EngineTiming
 from tests.helpers.constants import MAC
 
+from .actions import call
+from .devices import discovered
 from .helpers import collect_events, state_of, wait_for
 from .install import BROKER_HOST, PASSPHRASE, install, make_ca
 from .mqtt_bus import MqttBus
-from .test_services import call, discovered
 
 TOPIC = "plug_abcdef"
 

@@ -13,9 +13,9 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.tasmota_tls.const import DOMAIN
 
+from .actions import start_fix, submit_fix
 from .install import BROKER_HOST, PASSPHRASE, install
 from .mqtt_bus import MqttBus
-from .test_lifecycle import start_fix, submit_fix
 
 
 def _issue(hass: HomeAssistant, entry_id: str) -> ir.IssueEntry | None:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
-from http import HTTPStatus
-from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
@@ -21,19 +18,18 @@ from custom_components.tasmota_tls.pki import PkiStore
 from custom_components.tasmota_tls.secret_store import secrets_path, write_secrets
 from tests.helpers.constants import MAC
 
+from .actions import start_fix, submit_fix
 from .helpers import collect_events, state_of, wait_for
-from .install import BROKER_HOST, PASSPHRASE, discovery_payload, install
+from .install import (
+    BROKER_HOST,
+    PASSPHRASE,
+    TOPIC,
+    discovery_payload,
+    install,
+    issue_short_lived,
+)
 from .mqtt_bus import MqttBus
 from .playback_device import BrokerView, PlaybackDevice, answer_status6
-
-TOPIC = "plug_abcdef"
-
-
-def issue_short_lived(name: str = TOPIC, days: int = 10) -> Callable[[PkiStore], None]:
-    def prepare(store: PkiStore) -> None:
-        store.issue_device(PASSPHRASE, name, topic=name, days=days, mac=MAC)
-
-    return prepare
 
 
 def issue(hass: HomeAssistant, kind: str, entry_id: str) -> ir.IssueEntry | None:
@@ -193,20 +189,6 @@ async def test_broker_name_mismatch(hass: HomeAssistant, mqtt_bus: MqttBus) -> N
         "certificate_names": BROKER_HOST,
         "reported_hosts": "-",
     }
-
-
-async def start_fix(client: Any, issue_id: str) -> dict[str, Any]:
-    response = await client.post(
-        "/api/repairs/issues/fix", json={"handler": DOMAIN, "issue_id": issue_id}
-    )
-    assert response.status == HTTPStatus.OK
-    return dict(await response.json())
-
-
-async def submit_fix(client: Any, flow_id: str, data: dict[str, Any]) -> dict[str, Any]:
-    response = await client.post(f"/api/repairs/issues/fix/{flow_id}", json=data)
-    assert response.status == HTTPStatus.OK
-    return dict(await response.json())
 
 
 async def test_attended_crl_repair_asks_for_the_passphrase(

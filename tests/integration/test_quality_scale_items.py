@@ -24,11 +24,11 @@ from custom_components.tasmota_tls.const import DOMAIN
 from custom_components.tasmota_tls.pki import PkiError, PkiStore
 from tests.helpers.constants import MAC
 
+from .actions import start_fix, submit_fix
 from .helpers import device_of, state_of, wait_for
 from .install import BROKER_HOST, PASSPHRASE, install
 from .mqtt_bus import MqttBus
 from .playback_device import BrokerView, PlaybackDevice
-from .test_lifecycle import start_fix, submit_fix
 
 # Values that differ on every run (dates, serials, keys, IDs): replaced before comparing.
 VOLATILE = re.compile(

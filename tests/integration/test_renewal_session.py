@@ -17,9 +17,10 @@ from custom_components.tasmota_tls.settings import EngineTiming
 from tests.helpers.constants import MAC
 from tests.helpers.mosquitto import free_port
 
+from .actions import press
+from .devices import enrolled_device, tlskey_publishes
 from .helpers import collect_events, state_of, wait_for
 from .mqtt_bus import MqttBus
-from .test_spoofing import enrolled_device, press, tlskey_publishes
 
 
 @pytest.fixture

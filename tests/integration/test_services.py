@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 from unittest.mock import patch
 
 import pytest
@@ -18,8 +17,10 @@ from custom_components.tasmota_tls.pki.trust_anchor import firmware_headers
 from custom_components.tasmota_tls.settings import EngineTiming
 from tests.helpers.constants import MAC
 
-from .helpers import collect_events, device_of, state_of, wait_for
-from .install import PASSPHRASE, discovery_payload, install
+from .actions import call
+from .devices import discovered
+from .helpers import collect_events, state_of, wait_for
+from .install import PASSPHRASE, install
 from .mqtt_bus import MqttBus
 from .playback_device import answer_status6
 
@@ -33,21 +34,6 @@ def engine_timing() -> EngineTiming:
 
 def issue_for_topic(store: PkiStore) -> None:
     store.issue_device(PASSPHRASE, TOPIC, topic=TOPIC, mac=MAC)
-
-
-async def discovered(hass: HomeAssistant, bus: MqttBus) -> str:
-    """Announce the device; return its device registry ID."""
-    bus.retain(f"tasmota/discovery/{MAC}/config", discovery_payload())
-    await wait_for(hass, lambda: bool(hass.states.async_entity_ids("button")))
-    device = device_of(hass, MAC)
-    assert device is not None
-    return device.id
-
-
-async def call(hass: HomeAssistant, service: str, data: dict[str, Any]) -> Any:
-    return await hass.services.async_call(
-        DOMAIN, service, data, blocking=True, return_response=service.startswith(("export", "rev"))
-    )
 
 
 async def test_revoke(hass: HomeAssistant, mqtt_bus: MqttBus) -> None:

@@ -25,10 +25,11 @@ from custom_components.tasmota_tls.const import DOMAIN
 from tests.helpers.constants import MAC
 from tests.helpers.mosquitto import free_port
 
-from .helpers import WebRecorder, collect_events, device_of, entity_id, state_of, wait_for
-from .install import BROKER_HOST, discovery_payload, install
+from .actions import press
+from .devices import enrolled_device, tls_status, tlskey_publishes
+from .helpers import WebRecorder, collect_events, device_of, entity_id, wait_for
+from .install import BROKER_HOST, discovery_payload
 from .mqtt_bus import MqttBus
-from .playback_device import BrokerView, PlaybackDevice
 
 TOPIC = "tasmota_ABCDEF"
 SPOOF_IP = "127.0.0.9"
@@ -64,39 +65,8 @@ def pin(ip: str, topic: str) -> dict[str, Any]:
     }
 
 
-def status(hass: HomeAssistant, entry_id: str) -> str:
-    return state_of(hass, "sensor", f"{entry_id}_{MAC}_tls_status").state
-
-
 def address_issue(hass: HomeAssistant, entry_id: str) -> ir.IssueEntry | None:
     return ir.async_get(hass).async_get_issue(DOMAIN, f"address_changed_{entry_id}_{MAC}")
-
-
-def tlskey_publishes(bus: MqttBus, since: int) -> list[str]:
-    return [topic for topic, _, _ in bus.published[since:] if "/TLSKey" in topic]
-
-
-async def enrolled_device(hass: HomeAssistant, bus: MqttBus) -> tuple[Any, PlaybackDevice]:
-    """Install over the MQTT channel and enrol the played-back device."""
-    installed = await install(hass, options={"channel": "mqtt"})
-    entry_id = installed.entry.entry_id
-    fingerprint = await hass.async_add_executor_job(lambda: installed.broker_fingerprint)
-    broker = BrokerView("mqtt-plain.lan", 1883, BROKER_HOST, 8883, fingerprint)
-    device = PlaybackDevice(bus, broker, mac=MAC)
-    device.announce()
-    await wait_for(hass, lambda: bool(hass.states.async_entity_ids("button")))
-    await press(hass, entry_id, "enrol")
-    await wait_for(hass, lambda: status(hass, entry_id) == "connected_tls")
-    return installed, device
-
-
-async def press(hass: HomeAssistant, entry_id: str, key: str) -> None:
-    await hass.services.async_call(
-        "button",
-        "press",
-        {"entity_id": entity_id(hass, "button", f"{entry_id}_{MAC}_{key}")},
-        blocking=True,
-    )
 
 
 async def refused_everywhere(hass: HomeAssistant, entry: Any) -> None:
@@ -135,7 +105,7 @@ async def test_spoofed_address_gets_no_key(
         entry, options={**entry.options, "channel": "http", "http_port": port}
     )
     await hass.async_block_till_done()
-    await wait_for(hass, lambda: status(hass, entry.entry_id) == "connected_tls")
+    await wait_for(hass, lambda: tls_status(hass, entry.entry_id) == "connected_tls")
     serial = hass_storage[f"{DOMAIN}.{entry.entry_id}.journal"]["data"]["certificates"][MAC]
     mark = len(mqtt_bus.published)
 
@@ -212,4 +182,4 @@ async def test_confirmed_move_renews_at_the_new_topic(
     sent = tlskey_publishes(mqtt_bus, mark)
     assert sent and all(topic.startswith("cmnd/kitchen_plug/") for topic in sent)
     assert device.settings.tlskey1 not in (None, old_key)
-    await wait_for(hass, lambda: status(hass, entry.entry_id) == "connected_tls")
+    await wait_for(hass, lambda: tls_status(hass, entry.entry_id) == "connected_tls")
