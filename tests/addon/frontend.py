@@ -8,6 +8,7 @@ on 127.0.0.1 and chromium resolves no names (tests/e2e/browser.py).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -103,8 +104,20 @@ async def scroll_to_text(browser: Browser, label: str, block: str = "center") ->
 
 
 async def click_text(browser: Browser, label: str) -> None:
-    """A mouse click on what shows ``label`` (a menu entry, a button, an option)."""
-    x, y = await scroll_to_text(browser, label)
+    """A mouse click on what shows ``label`` (a menu entry, a button, an option).
+
+    The click waits until the target stops moving: a dialog that is still opening (its
+    animation is slower on a busy machine) would take the click on its backdrop, and
+    close.
+    """
+    point = await scroll_to_text(browser, label)
+    for _ in range(25):
+        await asyncio.sleep(0.2)
+        settled = await scroll_to_text(browser, label)
+        if settled == point:
+            break
+        point = settled
+    x, y = point
     for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
         await browser.send(
             "Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1

@@ -23,9 +23,9 @@ from custom_components.tasmota_tls.addon.service import port
 from custom_components.tasmota_tls.broker_renewal import async_check_broker_expiry
 from custom_components.tasmota_tls.const import DOMAIN, EVENT_TASMOTA_TLS
 
-from .conftest import AddonWorld
 from .flow import BROKER_NAME, PASSPHRASE, async_flow_to_confirm
 from .ha_mqtt import async_setup_mqtt_on_addon
+from .world import AddonWorld
 
 
 def _served_broker_sha256(world: AddonWorld) -> str:

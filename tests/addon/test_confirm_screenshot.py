@@ -19,7 +19,7 @@ from homeassistant.core import HomeAssistant
 
 from devtools.ha_api import HomeAssistantApi
 from tests.e2e.browser import Browser, ensure_chromium
-from tests.e2e.test_browser import HEIGHT, WIDTH, keep
+from tests.e2e.screenshots import HEIGHT, WIDTH, keep
 
 from .flow import PASSPHRASE
 from .frontend import (

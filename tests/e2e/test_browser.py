@@ -6,36 +6,16 @@
 from __future__ import annotations
 
 import asyncio
-import io
-import os
 import re
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from devtools.demo import device_entities
 from devtools.ha_api import HomeAssistantApi, Login
 from tests.e2e.browser import Browser, ensure_chromium
-from tests.e2e.develop_process import REPO_ROOT, processes_mentioning, running_develop
-
-DOCS = REPO_ROOT / "docs"
-WIDTH, HEIGHT = 1280, 900
-
-
-def keep(png: bytes, name: str, tmp_path: Path) -> None:
-    """Check the picture is a real page (right size, not one flat colour) and save it."""
-    image = Image.open(io.BytesIO(png))
-    assert image.format == "PNG"
-    assert image.size == (WIDTH, HEIGHT)
-    colours = image.convert("RGB").getcolors(maxcolors=1_000_000)
-    assert colours is None or len(colours) > 50, "the screenshot is (nearly) blank"
-    (tmp_path / name).write_bytes(png)
-    if os.environ.get("TASMOTA_TLS_UPDATE_SCREENSHOTS") == "1":
-        DOCS.mkdir(exist_ok=True)
-        shutil.copyfile(tmp_path / name, DOCS / name)
+from tests.e2e.develop_process import processes_mentioning, running_develop
+from tests.e2e.screenshots import HEIGHT, WIDTH, keep
 
 
 def nth_device_mac(devices_log: Path, number: int) -> str:

@@ -18,7 +18,7 @@ from devtools.demo import device_entities
 from devtools.ha_api import HomeAssistantApi, Login
 from tests.e2e.browser import Browser, ensure_chromium
 from tests.e2e.develop_process import REPO_ROOT, processes_mentioning, running_develop
-from tests.e2e.test_browser import HEIGHT, WIDTH, keep
+from tests.e2e.screenshots import HEIGHT, WIDTH, keep
 
 CARDS = REPO_ROOT / "docs" / "dashboard.yaml"
 
