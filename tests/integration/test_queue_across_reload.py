@@ -54,7 +54,7 @@ def journal(hass_storage: dict[str, Any], entry_id: str) -> dict[str, Any]:
 def write_journal(hass_storage: dict[str, Any], entry_id: str, **data: Any) -> None:
     """The journal as an earlier run of Home Assistant left it."""
     key = f"{DOMAIN}.{entry_id}.journal"
-    base = {"records": {}, "certificates": {}, "names": {}}
+    base: dict[str, Any] = {"records": {}, "certificates": {}, "names": {}}
     hass_storage[key] = {"version": 1, "minor_version": 1, "key": key, "data": base | data}
 
 
