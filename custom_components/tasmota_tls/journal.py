@@ -7,16 +7,22 @@ material (the engine guarantees it); the store only adds serial numbers.
 ``owners`` binds every certificate issued here to the MAC it was issued for (serial ->
 MAC), written before the key leaves Home Assistant. With the MAC in the CA's index it
 is what links a certificate to a device; a certificate's name never does.
+
+``requested`` holds the enrolments and renewals asked for that have not started yet
+(MAC -> operation, in the order asked), so that a reload or a restart queues them again.
+Only the operation is kept: never a passphrase. A request ends when its operation
+writes its first record, or ends without one.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict, cast
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
 
 from .const import DOMAIN
+from .device_state import Operation
 from .enrolment import EnrolmentRecord
 
 STORAGE_VERSION = 1
@@ -27,6 +33,10 @@ class _JournalData(TypedDict):
     certificates: dict[str, str]
     names: dict[str, str]
     owners: dict[str, str]
+    requested: NotRequired[dict[str, str]]  # absent in journals written before it existed
+
+
+_OPERATIONS = ("enrol", "renew")
 
 
 class EnrolmentJournal:
@@ -41,6 +51,7 @@ class EnrolmentJournal:
         self.certificates: dict[str, str] = {}
         self.names: dict[str, str] = {}
         self.owners: dict[str, str] = {}
+        self.requested: dict[str, Operation] = {}
         # Each record as saved: a step rewrites its own device's only (a fleet of N
         # devices would otherwise convert N records at each of the N enrolments' steps).
         self._saved_records: dict[str, dict[str, Any]] = {}
@@ -64,12 +75,30 @@ class EnrolmentJournal:
         owners = {r.serial: mac for mac, r in self.records.items() if r.serial}
         owners |= {serial: mac for mac, serial in self.certificates.items()}
         self.owners = owners | dict(data.get("owners", {}))
+        self.requested = {
+            mac: cast(Operation, operation)
+            for mac, operation in data.get("requested", {}).items()
+            if operation in _OPERATIONS
+        }
 
     async def async_record(self, record: EnrolmentRecord) -> None:
         """Persist ``record`` now (the engine calls this before each step)."""
         self.records[record.mac] = record
         self._saved_records[record.mac] = record.to_dict()
+        self.requested.pop(record.mac, None)  # the operation has started: its record says
         await self._async_save(claims_changed=False)
+
+    async def async_request(self, mac: str, operation: Operation) -> None:
+        """Keep an operation that waits for its turn (saved at once, asked order kept)."""
+        if self.requested.get(mac) == operation:
+            return  # queued again after a reload: already in its place
+        self.requested[mac] = operation
+        await self._async_save(claims_changed=False)
+
+    async def async_request_done(self, mac: str) -> None:
+        """The requested operation ended (its record, if it wrote one, says how)."""
+        if self.requested.pop(mac, None) is not None:
+            await self._async_save(claims_changed=False)
 
     async def async_bind(self, serial: str, mac: str) -> None:
         """Record that certificate ``serial`` was issued for ``mac`` (before its key is sent)."""
@@ -89,6 +118,7 @@ class EnrolmentJournal:
         self._saved_records.pop(mac, None)
         self.certificates.pop(mac, None)
         self.names.pop(mac, None)
+        self.requested.pop(mac, None)
         await self._async_save()
 
     def pending(self) -> list[EnrolmentRecord]:
@@ -104,5 +134,6 @@ class EnrolmentJournal:
                 "certificates": dict(self.certificates),
                 "names": dict(self.names),
                 "owners": dict(self.owners),
+                "requested": dict(self.requested),
             }
         )
