@@ -24,6 +24,7 @@ Why these triggers (read from xdrv_10_rules.ino / xdrv_02_9_mqtt.ino):
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -31,6 +32,14 @@ from .device_link import reply_value
 from .model import valid_fingerprint, valid_host, valid_login_text
 
 MAX_RULE_CHARS = 511  # a rule set holds 512 bytes with its terminator
+# What Tasmota's command parser reads as Rule<k>'s number rather than as rule text:
+# a leading integer (strtol, so "1 ON ..." and "0x5" count) or a state word
+# (GetStateNumber in support.ino); 0..10 set flags, so such a text is never stored.
+_NUMBER_PREFIX = re.compile(r"[-+]?\d")
+_STATE_WORDS = frozenset(
+    {"off", "false", "stop", "celsius", "on", "true", "start", "fahrenheit", "user"}
+    | {"toggle", "admin", "blink", "blinkoff"}
+)
 
 
 class UnsafeSettingsError(ValueError):
@@ -163,14 +172,35 @@ def same_rule_text(stored: str, sent: str) -> bool:
     return " ".join(stored.split()).lower() == " ".join(sent.split()).lower()
 
 
+def check_restorable(rule: RuleSlot) -> None:
+    """Raise UnsafeSettingsError unless restore_slot_commands can give ``rule`` back.
+
+    Checked before anything changes: a slot that cannot be written back verbatim
+    would leave the device switched with the rollback rule armed for good. A real
+    slot seldom holds such a text (most of them the firmware would not have stored);
+    a reply reporting one is likely forged or garbled, and either way the enrolment
+    stops while nothing has changed.
+    """
+    text = rule.text.strip()
+    if not text:
+        return
+    if len(text) > MAX_RULE_CHARS:
+        raise UnsafeSettingsError("the previous rule is longer than a rule set holds")
+    if not text.isprintable():
+        raise UnsafeSettingsError("the previous rule holds control characters")
+    if text[0] in '"+' or _NUMBER_PREFIX.match(text) or text.lower() in _STATE_WORDS:
+        raise UnsafeSettingsError("the previous rule would be read as a Rule command's option")
+
+
 def restore_slot_commands(slot: int, rule: RuleSlot) -> list[str]:
     """Commands that give ``Rule<slot>`` back its previous content and flags.
 
     Disabled first, so a half-restored slot never runs.
     """
+    text = rule.text.strip()  # the firmware trims a command's argument
     return [
         f"Rule{slot} 0",
-        f"Rule{slot} {rule.text}" if rule.text else f'Rule{slot} "',
+        f"Rule{slot} {text}" if text else f'Rule{slot} "',
         f"Rule{slot} {5 if rule.once else 4}",
         f"Rule{slot} {9 if rule.stop_on_error else 8}",
         f"Rule{slot} {int(rule.enabled)}",

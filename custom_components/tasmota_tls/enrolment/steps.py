@@ -25,6 +25,8 @@ from .model import EnrolmentError, EnrolmentStep, Issuer
 from .rollback import (
     PreviousSettings,
     RuleSlot,
+    UnsafeSettingsError,
+    check_restorable,
     on_off,
     parse_rule_reply,
     restore_slot_commands,
@@ -80,6 +82,10 @@ async def read_previous(run: Run) -> PreviousSettings:
         rule = parse_rule_reply(await link.command(f"Rule{slot}", Step.ISSUE, f"Rule{slot}"), slot)
     except ValueError as err:
         raise EnrolmentError(Step.ISSUE, "command_error", str(err)) from None
+    try:  # what DISARM could not give back must stop us before the switch
+        check_restorable(rule)
+    except UnsafeSettingsError as err:
+        raise EnrolmentError(Step.ISSUE, "unsupported_settings", str(err)) from None
     user = None
     if options.mqtt_user is not None:  # the switch sets a login: remember the old
         value = reply_value(await link.command("MqttUser", Step.ISSUE, "MqttUser"), "MqttUser")
