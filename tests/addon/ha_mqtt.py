@@ -14,7 +14,8 @@ from custom_components.tasmota_tls.addon.service import port
 from .addon_mosquitto import AddonMosquitto
 
 
-async def async_setup_mqtt_on_addon(hass: HomeAssistant, addon: AddonMosquitto) -> None:
+async def async_setup_mqtt_on_addon(hass: HomeAssistant, addon: AddonMosquitto) -> MockConfigEntry:
+    """The MQTT entry, set up and connected."""
     system = addon.system_users()
     mqtt_entry = MockConfigEntry(
         domain="mqtt",
@@ -38,3 +39,4 @@ async def async_setup_mqtt_on_addon(hass: HomeAssistant, addon: AddonMosquitto) 
             break
         await asyncio.sleep(0.2)
     assert mqtt.is_connected(hass)
+    return mqtt_entry

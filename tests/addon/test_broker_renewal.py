@@ -22,6 +22,7 @@ from custom_components.tasmota_tls.addon.probe import presented_certificate_sha2
 from custom_components.tasmota_tls.addon.service import port
 from custom_components.tasmota_tls.broker_renewal import async_check_broker_expiry
 from custom_components.tasmota_tls.const import DOMAIN, EVENT_TASMOTA_TLS
+from custom_components.tasmota_tls.models import TasmotaTlsData
 
 from .flow import BROKER_NAME, PASSPHRASE, async_flow_to_confirm
 from .ha_mqtt import async_setup_mqtt_on_addon
@@ -34,11 +35,9 @@ def _served_broker_sha256(world: AddonWorld) -> str:
     return hashlib.sha256(first.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
-@pytest.mark.usefixtures("mock_hass_config")
-async def test_renewal_rewrites_ssl_and_restarts_the_addon(
-    hass: HomeAssistant, addon_world: AddonWorld
-) -> None:
-    await async_setup_mqtt_on_addon(hass, addon_world.addon)
+async def _async_applied_entry(hass: HomeAssistant, world: AddonWorld) -> TasmotaTlsData:
+    """MQTT on the add-on, then the config flow applied: the entry's runtime data."""
+    await async_setup_mqtt_on_addon(hass, world.addon)
     result = await async_flow_to_confirm(hass)
     done = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"addon_action": "apply"}
@@ -47,7 +46,14 @@ async def test_renewal_rewrites_ssl_and_restarts_the_addon(
     await hass.async_block_till_done()
     entry = hass.config_entries.async_entries(DOMAIN)[0]
     assert entry.state is ConfigEntryState.LOADED
-    data = entry.runtime_data
+    return entry.runtime_data
+
+
+@pytest.mark.usefixtures("mock_hass_config")
+async def test_renewal_rewrites_ssl_and_restarts_the_addon(
+    hass: HomeAssistant, addon_world: AddonWorld
+) -> None:
+    data = await _async_applied_entry(hass, addon_world)
     before = data.ca.snapshot
     assert before is not None and before.broker_not_after is not None
     old_served = await hass.async_add_executor_job(
@@ -85,14 +91,7 @@ async def test_renewal_rewrites_ssl_and_restarts_the_addon(
 async def test_a_failed_restart_is_reported_not_hidden(
     hass: HomeAssistant, addon_world: AddonWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
-    await async_setup_mqtt_on_addon(hass, addon_world.addon)
-    result = await async_flow_to_confirm(hass)
-    done = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"addon_action": "apply"}
-    )
-    assert done["type"] is FlowResultType.CREATE_ENTRY, done
-    await hass.async_block_till_done()
-    data = hass.config_entries.async_entries(DOMAIN)[0].runtime_data
+    data = await _async_applied_entry(hass, addon_world)
     before = data.ca.snapshot
     assert before is not None and before.broker_not_after is not None
     addon_world.supervisor.fail_restart = True

@@ -15,11 +15,9 @@ from pathlib import Path
 from typing import TypedDict
 
 import pytest
-from homeassistant.components import mqtt
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.tasmota_tls.addon.probe import mqtt_login_code
 from custom_components.tasmota_tls.addon.service import port
@@ -34,6 +32,7 @@ from virtual_tasmota import Fleet
 from virtual_tasmota.device import VirtualDevice
 
 from .flow import BROKER_NAME, async_flow_to_confirm
+from .ha_mqtt import async_setup_mqtt_on_addon
 from .world import AddonWorld
 
 
@@ -56,29 +55,7 @@ async def test_three_devices_logins_isolation_and_revocation(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    system = addon_world.addon.system_users()
-    mqtt_entry = MockConfigEntry(
-        domain="mqtt",
-        data={
-            "broker": "127.0.0.1",
-            "port": port(1883),
-            "username": "homeassistant",
-            "password": system["homeassistant"],
-        },
-        # No birth message: HA publishes it from a background task right after each
-        # (re)connect, and when the broker stops at that moment (every add-on restart
-        # here) the task fails and is logged as an error; it is HA's, not ours.
-        options={"birth_message": {}},
-        version=1,
-        minor_version=2,
-    )
-    mqtt_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
-    for _ in range(100):  # no bus event says so: poll
-        if mqtt.is_connected(hass):
-            break
-        await asyncio.sleep(0.2)
-    assert mqtt.is_connected(hass)
+    mqtt_entry = await async_setup_mqtt_on_addon(hass, addon_world.addon)
     await asyncio.sleep(1)  # its birth message is out before the add-on restarts
 
     result = await async_flow_to_confirm(hass)
