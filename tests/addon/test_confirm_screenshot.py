@@ -74,7 +74,12 @@ async def test_the_confirmation_step_lists_the_consequences_with_apply_and_decli
             await type_into(browser, "text", 0, BROKER_NAME)
             await click_text(browser, "Submit")
 
-            text = await browser.wait_for_text("Mosquitto add-on: review the changes")
+            # The description is markdown the frontend renders after the form: wait for it.
+            text = await browser.wait_for_text(
+                "Mosquitto add-on: review the changes",
+                "What changes for other clients",
+                "Decline to leave the add-on exactly as it is",
+            )
             # Every option it would set, with its value before and after.
             for option in ("require_certificate", "certfile", "keyfile", "cafile", "customize"):
                 assert option in text
