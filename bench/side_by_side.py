@@ -100,10 +100,34 @@ class _CurrentRuntime:
 
     def __init__(self, hass: Any) -> None:
         self._hass = hass
+        self._seen: set[int] = set()
+
+    @property
+    def setups(self) -> int:
+        """How many runtimes (set-ups of the entry) this has followed."""
+        return len(self._seen)
 
     def __getattr__(self, name: str) -> Any:
         entry = self._hass.config_entries.async_entries("tasmota_tls")[0]
+        self._seen.add(id(entry.runtime_data))
         return getattr(entry.runtime_data, name)
+
+
+def _stuck_report(runtime: Any, stuck: list[str]) -> str:
+    """Where the devices that did not finish are: queued, running (and where), or idle."""
+    tasks = {task.get_name(): task for task in asyncio.all_tasks()}
+    lines = [f"{len(stuck)} unfinished, runtime set up {runtime.setups} time(s)"]
+    for mac in stuck[:5]:
+        task = next((t for name, t in tasks.items() if name.endswith(mac)), None)
+        where = "no task"
+        if task is not None:
+            frames = task.get_stack(limit=30)
+            where = " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in reversed(frames))
+        lines.append(
+            f"{mac}: busy={runtime.view.is_busy(mac)} queued={runtime.view.is_queued(mac)} "
+            f"task={where}"
+        )
+    return "\n".join(lines)
 
 
 async def _enrol_all(hass: Any, timeline: Timeline, count: int) -> dict[str, Any]:
@@ -132,13 +156,17 @@ async def _enrol_all(hass: Any, timeline: Timeline, count: int) -> dict[str, Any
                 (str(runtime.view.status(m)), str(getattr(runtime.view.record(m), "step", "")))
                 for m in macs
             )
-            raise TimeoutError(f"{err}; statuses {dict(seen)}") from None
+            stuck = [m for m in macs if runtime.view.status(m) not in done]
+            raise TimeoutError(
+                f"{err}; statuses {dict(seen)}; {_stuck_report(runtime, stuck)}"
+            ) from None
     statuses = [runtime.view.status(mac) for mac in macs]
     return {
         "enrol_seconds": time.perf_counter() - started,
         "connected": statuses.count(TlsStatus.CONNECTED_TLS),
         "failed": statuses.count(TlsStatus.FAILED),
         "parallel": runtime.settings.max_parallel,
+        "setups": runtime.setups,
         "timeline": timeline.summary(),
     }
 
