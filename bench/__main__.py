@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from . import footprint, fuzz, handshake, issuance, peers, startup
+from . import checks, footprint, fuzz, handshake, issuance, peers, startup
 from .report import Result, print_results, write_markdown
 
 
@@ -23,6 +23,7 @@ def sections(quick: bool) -> dict[str, Callable[[], list[Result]]]:
         "handshake": handshake.run,
         "fuzz": lambda: fuzz.run(examples=1000 if quick else 10_000),
         "startup": lambda: startup.run(count=100 if quick else 500),
+        "checks": lambda: checks.run(repeat=200 if quick else 2000),
         # Side by side with Home Assistant alone; the fleet and timeline rows come from it.
         # The firmware's restart timings; a quick run takes the simulator's fast ones.
         "peers": lambda: peers.run(counts=(20,) if quick else (50, 200, 500), fast=quick),

@@ -10,7 +10,7 @@ import datetime as dt
 import logging
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -263,8 +263,20 @@ class CertificateAuthority:
             )
 
         credential = await self._run(issue)
-        await self.async_refresh()
+        await self._async_refresh_entries()
         return credential
+
+    async def _async_refresh_entries(self) -> None:
+        """After a device's issuance: only the index changed, the rest of the snapshot stays.
+
+        Re-reading the CA, the broker certificate and the CRL for each of a fleet's
+        issuances cost as much as the issuance itself.
+        """
+        if self.snapshot is None:
+            await self.async_refresh()
+            return
+        entries = await self._run(self.store.entries)
+        self.snapshot = replace(self.snapshot, entries=tuple(entries))
 
     async def async_revoke(self, passphrase: str, serial: str, reason: str) -> IndexEntry:
         """Revoke one certificate; the store writes the new CRL with it (one CRL number)."""

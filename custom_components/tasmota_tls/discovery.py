@@ -12,6 +12,7 @@ import ipaddress
 import json
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from .pki.topics import PREFIX_CMND, PREFIX_STAT, PREFIX_TELE, TopicModel
@@ -40,7 +41,7 @@ class TasmotaDevice:
     online_payload: str
     offline_payload: str
 
-    @property
+    @cached_property
     def topics(self) -> TopicModel:
         """The device's topics as the firmware builds them (pki.topics, one model)."""
         return TopicModel(self.topic, self.full_topic, self.prefixes, self.hostname, self.mac)

@@ -38,9 +38,9 @@ from ..naming import certificate_name
 from ..pki import IndexEntry, PkiError
 from ..pki.topics import TopicModel
 from ..settings import EntrySettings
-from .claims import Claim, Refusal, conflict, refused_topics
+from .claims import Claim, ClaimIndex, Refusal, refused_topics
 from .ownership import certificate_of, owned_entry
-from .pins import AddressPins, is_legacy, pinned_topics
+from .pins import Address, AddressPins, is_legacy, pinned_topics
 
 __all__ = ["AddressGuard", "Refusal"]
 
@@ -65,7 +65,9 @@ class AddressGuard:
         self._journal = journal
         self._devices = devices
         self.pins = AddressPins(hass, settings.entry_id)
-        self._claims: tuple[object, list[Claim]] | None = None
+        self._claims: tuple[object, ClaimIndex] | None = None
+        # MAC -> (its pin, the topics read from it): pins are replaced, never changed.
+        self._pin_topics: dict[str, tuple[Address, TopicModel | None]] = {}
         self._reported: dict[str, str] = {}  # MAC -> the refusal last logged
 
     async def async_load(self) -> None:
@@ -134,7 +136,7 @@ class AddressGuard:
             device,
             self._settings.deny,
             lambda dev, model: self.acl_topics(dev.mac, dev, model),
-        ) or conflict(device, self._owner_claims())
+        ) or self._owner_claims().conflict(device)
 
     def acl_topics(self, mac: str, device: TasmotaDevice | None, model: TopicModel) -> DeviceTopics:
         """The device's ACL entry from ``model`` (raises PkiError when it cannot be one)."""
@@ -175,12 +177,18 @@ class AddressGuard:
 
     def _enrolled_topics(self, mac: str, state: DeviceState | None) -> TopicModel | None:
         pin = self.pins.pins.get(mac)
-        model = pinned_topics(pin, mac) if pin is not None else None
+        model = self._topics_of_pin(mac, pin) if pin is not None else None
         if model is None and state is not None and not self.pins.moved(state.device):
             model = state.device.topics  # enrolled before topics were pinned
         return model
 
-    def _owner_claims(self) -> list[Claim]:
+    def _topics_of_pin(self, mac: str, pin: Address) -> TopicModel | None:
+        known = self._pin_topics.get(mac)
+        if known is None or known[0] is not pin:
+            known = self._pin_topics[mac] = (pin, pinned_topics(pin, mac))
+        return known[1]
+
+    def _owner_claims(self) -> ClaimIndex:
         """What every MAC that owns a certificate has claimed (cached per state change)."""
         key = (id(self._ca.snapshot), self.pins.version, self._journal.version)
         if self._claims is not None and self._claims[0] == key:
@@ -191,8 +199,9 @@ class AddressGuard:
             if certificate is None or certificate.status == "revoked":
                 continue
             claims.append(self._claim_of(mac, certificate.cn))
-        self._claims = (key, claims)
-        return claims
+        index = ClaimIndex(claims)
+        self._claims = (key, index)
+        return index
 
     def _claim_of(self, mac: str, cn: str) -> Claim:
         pin = self.pins.pins.get(mac)

@@ -8,7 +8,9 @@ topic or any command/stat/tele root is already another enrolled MAC's is in *con
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import bisect
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from ..discovery import TasmotaDevice
@@ -103,3 +105,49 @@ def conflict(device: TasmotaDevice, claims: Iterable[Claim]) -> Refusal | None:
             },
         )
     return None
+
+
+class ClaimIndex:
+    """The enrolled MACs' claims, indexed so that a check does not read every one.
+
+    Discovery and status updates check each device against every enrolled MAC's claim:
+    a scan of them all made that grow with the square of the fleet. The index finds
+    the claims that share the device's name, topic or LWT topic, or whose roots lie
+    above or below one of its roots; ``conflict`` then reads only those, in the
+    claims' order, so the answer is the scan's.
+    """
+
+    def __init__(self, claims: Sequence[Claim]) -> None:
+        """Index ``claims`` (kept in their order)."""
+        self._claims = tuple(claims)
+        self._exact: defaultdict[tuple[str, str], list[int]] = defaultdict(list)
+        roots: list[tuple[str, int]] = []
+        for position, claim in enumerate(self._claims):
+            for kind, value in (("name", claim.name), ("topic", claim.topic),
+                                ("lwt", claim.lwt_topic)):  # fmt: skip
+                if value is not None:
+                    self._exact[kind, value].append(position)
+            for root in claim.roots:
+                self._exact["root", root].append(position)
+                roots.append((root, position))
+        self._roots = sorted(roots)
+
+    def __len__(self) -> int:
+        return len(self._claims)
+
+    def conflict(self, device: TasmotaDevice) -> Refusal | None:
+        """What ``conflict(device, claims)`` says, from the claims that can matter."""
+        model = device.topics
+        keys = [("name", certificate_name(device)), ("topic", device.topic),
+                ("lwt", model.lwt_topic)]  # fmt: skip
+        found: set[int] = set()
+        for key in keys:
+            found.update(self._exact.get(key, ()))
+        for root in model.bases():
+            for end in range(len(root) + 1):  # claimed roots that ``root`` starts with
+                found.update(self._exact.get(("root", root[:end]), ()))
+            below = bisect.bisect_left(self._roots, (root, -1))  # claimed roots below it
+            while below < len(self._roots) and self._roots[below][0].startswith(root):
+                found.add(self._roots[below][1])
+                below += 1
+        return conflict(device, (self._claims[position] for position in sorted(found)))

@@ -69,6 +69,16 @@ class DeviceLink:
         """Every stat topic of the device: replies arrive on RESULT, STATUS<n> or <Command>."""
         return self._device.stat_topic("+")
 
+    @property
+    def status6_topic(self) -> str:
+        """Where the device answers ``Status 6``, whatever SetOption4 says (STATUS6).
+
+        A topic without wildcards: Home Assistant's MQTT client finds its subscribers by
+        a dictionary lookup, while every wildcard subscription is matched against every
+        message it receives. Watches of a fleet enrolling at once would add one each.
+        """
+        return self._device.stat_topic("STATUS6")
+
     async def command(
         self,
         command: str,

@@ -141,7 +141,7 @@ async def _watch_until(
     device = link.device
     async with AsyncExitStack() as stack:
         lwt = await stack.enter_async_context(transport.listen(device.lwt_topic))
-        stat = await stack.enter_async_context(transport.listen(link.reply_filter))
+        stat = await stack.enter_async_context(transport.listen(link.status6_topic))
         merged = _Merged({"lwt": lwt, "stat": stat})
         stack.callback(merged.close)
         next_poll = 0.0

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 PREFIX_CMND = 0
 PREFIX_STAT = 1
@@ -99,13 +100,19 @@ class TopicModel:
     def tele_topic(self, suffix: str = "") -> str:
         return self.topic_for(PREFIX_TELE, suffix)
 
-    @property
+    # The model is frozen: what is derived from it is computed once (the address guard
+    # compares every device's roots on each discovery and status update).
+    @cached_property
     def lwt_topic(self) -> str:
         return self.tele_topic("LWT")
 
+    @cached_property
+    def _bases(self) -> tuple[str, str, str]:
+        return (self.command_topic(), self.stat_topic(), self.tele_topic())
+
     def bases(self) -> tuple[str, str, str]:
         """The command, stat and tele roots (each ends with ``/``)."""
-        return (self.command_topic(), self.stat_topic(), self.tele_topic())
+        return self._bases
 
     @property
     def device_specific(self) -> bool:
