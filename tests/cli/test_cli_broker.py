@@ -19,7 +19,7 @@ from tasmota_tls_tool.cli import main
 from tasmota_tls_tool.cli_broker import read_discovery
 from tests.broker.support import PASSPHRASE, ca_key, discovery, expired_crl_pem
 from tests.helpers.bearssl_client import build_client, run_client
-from tests.helpers.mosquitto import BrokerFactory
+from tests.helpers.mosquitto import TLS_LISTENER, BrokerFactory
 
 REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / "scripts" / "tasmota-tls"
@@ -172,15 +172,8 @@ def test_reload_remote_prints_the_next_steps(
 
 # ---- broker renewal and key rotation, as devices pinned by fingerprint see them ----------
 
-ROTATION_LISTENER = """
-listener {tls_port} 127.0.0.1
-cafile %(dir)s/ca.crt
-certfile %(dir)s/broker.crt
-keyfile %(dir)s/broker.key
-require_certificate true
-use_identity_as_username true
-tls_version tlsv1.2
-"""
+# The shared TLS listener, held to TLS 1.2 as the firmware's BearSSL client speaks it.
+ROTATION_LISTENER = TLS_LISTENER + "tls_version tlsv1.2\n"
 
 
 def _tool(pki: Path, *args: str) -> str:

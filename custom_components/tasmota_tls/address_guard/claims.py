@@ -132,9 +132,6 @@ class ClaimIndex:
                 roots.append((root, position))
         self._roots = sorted(roots)
 
-    def __len__(self) -> int:
-        return len(self._claims)
-
     def conflict(self, device: TasmotaDevice) -> Refusal | None:
         """What ``conflict(device, claims)`` says, from the claims that can matter."""
         model = device.topics
